@@ -1,0 +1,1 @@
+//! The ptrace platform (see the module docs in the implementation).
