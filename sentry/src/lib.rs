@@ -2,3 +2,4 @@
 //! implements the workload's system calls itself.
 
 pub mod mm;
+pub mod loader;

@@ -23,6 +23,14 @@ impl MemoryManager {
         })
     }
 
+    /// Copy `buf` to `addr` whatever the protection (the loader zeroing
+    /// the .bss tail of a read-only segment page).
+    pub fn copy_out_force(&self, addr: u64, buf: &[u8]) -> SysResult<()> {
+        self.access_inner(addr, buf.len(), true, true, |frame_off, range| {
+            self.allocator().mem().write(frame_off, &buf[range]);
+        })
+    }
+
     /// Read a plain-old-data value.
     pub fn read_obj<T: FromBytes + IntoBytes>(&self, addr: u64) -> SysResult<T> {
         let mut v = T::new_zeroed();
@@ -80,7 +88,11 @@ impl MemoryManager {
 
     /// Walk `[addr, addr+len)` page by page, calling `f(frame_offset,
     /// buffer_range)` for each piece.
-    fn access(&self, addr: u64, len: usize, write: bool, mut f: impl FnMut(u64, std::ops::Range<usize>)) -> SysResult<()> {
+    fn access(&self, addr: u64, len: usize, write: bool, f: impl FnMut(u64, std::ops::Range<usize>)) -> SysResult<()> {
+        self.access_inner(addr, len, write, false, f)
+    }
+
+    fn access_inner(&self, addr: u64, len: usize, write: bool, force: bool, mut f: impl FnMut(u64, std::ops::Range<usize>)) -> SysResult<()> {
         if len == 0 {
             return Ok(());
         }
@@ -91,7 +103,7 @@ impl MemoryManager {
             let page = page_down(a);
             let vma = st.vma_at(a).cloned().ok_or(Errno::EFAULT)?;
             let need = if write { Prot::WRITE } else { Prot::READ };
-            if !vma.prot.contains(need) && !(need == Prot::READ && vma.prot.contains(Prot::WRITE)) {
+            if !force && !vma.prot.contains(need) && !(need == Prot::READ && vma.prot.contains(Prot::WRITE)) {
                 return Err(Errno::EFAULT);
             }
             let (frame, _) = st.frame_for(self.allocator(), &vma, page, write)?;
