@@ -3,7 +3,7 @@
 use abi::{page_down, Errno, SysResult, PAGE_SIZE};
 use platform::{Access, Prot};
 
-use super::{Backing, MemoryManager, MmState, PageAllocator, PlatformOp, Vma};
+use super::{Backing, MemoryManager, MmState, PageAllocator, PlatformOp, ViewId, Vma};
 
 /// Why a fault could not be satisfied: the signal the workload gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum FaultError {
 impl MemoryManager {
     /// Handle a fault reported by the platform: on success the mapping is
     /// queued as a [`PlatformOp`].
-    pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
+    pub fn handle_fault(&self, view: ViewId, addr: u64, access: Access) -> Result<(), FaultError> {
         let mut st = self.lock();
         let page = page_down(addr);
         let vma = st.vma_at(addr).cloned().ok_or(FaultError::MapErr)?;
@@ -30,7 +30,8 @@ impl MemoryManager {
         // fault on a page that is already mapped read-only can only be a
         // write (or an exec of a non-exec page).
         let known_write = access.write && !access.read;
-        let write = match st.mapped.get(&page) {
+        let mapped = st.views.get(&view).and_then(|v| v.mapped.get(&page).copied());
+        let write = match mapped {
             Some(true) => return Err(FaultError::AccErr),
             Some(false) => true,
             None => known_write,
@@ -50,8 +51,10 @@ impl MemoryManager {
         })?;
         let writable = vma.prot.contains(Prot::WRITE) && exclusive;
         let prot = if writable { vma.prot } else { vma.prot - Prot::WRITE };
-        st.mapped.insert(page, writable);
-        st.ops.push(PlatformOp::Map { addr: page, len: PAGE_SIZE, prot, offset: frame });
+        if let Some(v) = st.views.get_mut(&view) {
+            v.mapped.insert(page, writable);
+            v.ops.push(PlatformOp::Map { addr: page, len: PAGE_SIZE, prot, offset: frame });
+        }
         Ok(())
     }
 }
@@ -88,10 +91,9 @@ impl MmState {
             pages.mem().copy(f, nf, PAGE_SIZE as usize);
             pages.decref(f);
             self.private.insert(page, nf);
-            if self.mapped.contains_key(&page) {
-                // The platform still maps the old frame here.
-                self.mapped.insert(page, true);
-                self.ops.push(PlatformOp::Map { addr: page, len: PAGE_SIZE, prot: vma.prot, offset: nf });
+            // Contexts still mapping the old frame here must refault.
+            if self.views.values().any(|v| v.mapped.contains_key(&page)) {
+                self.unmap_platform(page, page + PAGE_SIZE);
             }
             return Ok((nf, true));
         }

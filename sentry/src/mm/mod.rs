@@ -33,6 +33,19 @@ pub enum PlatformOp {
     Protect { addr: u64, len: u64, prot: Prot },
 }
 
+/// Names one platform context's view of an address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ViewId(u64);
+
+/// What one platform context has mapped, and what it must change.
+#[derive(Default)]
+pub(crate) struct View {
+    /// Pages mapped in this context: page -> mapped writable.
+    pub(crate) mapped: HashMap<u64, bool>,
+    /// Changes not yet applied to this context.
+    pub(crate) ops: Vec<PlatformOp>,
+}
+
 /// Default stack size (RLIMIT_STACK soft limit).
 pub const STACK_SIZE: u64 = 8 << 20;
 
@@ -47,10 +60,9 @@ pub(crate) struct MmState {
     pub(crate) vmas: BTreeMap<u64, Vma>,
     /// Private pages: page address -> frame.
     pub(crate) private: BTreeMap<u64, u64>,
-    /// Pages mapped in the platform right now: page -> mapped writable.
-    pub(crate) mapped: HashMap<u64, bool>,
-    /// Changes not yet applied to the platform.
-    pub(crate) ops: Vec<PlatformOp>,
+    /// One view per platform context running in this address space.
+    pub(crate) views: HashMap<ViewId, View>,
+    next_view: u64,
     pub(crate) user_lo: u64,
     pub(crate) user_hi: u64,
     /// Where top-down mmap placement starts.
@@ -105,10 +117,8 @@ impl MemoryManager {
             state: Mutex::new(MmState {
                 vmas: BTreeMap::new(),
                 private: BTreeMap::new(),
-                mapped: HashMap::new(),
-                // A fresh address space (exec) must drop whatever the
-                // context had mapped before.
-                ops: vec![PlatformOp::Unmap { addr: user_lo, len: user_hi - user_lo }],
+                views: HashMap::new(),
+                next_view: 0,
                 user_lo,
                 user_hi,
                 mmap_base,
@@ -128,9 +138,26 @@ impl MemoryManager {
         &self.pages
     }
 
-    /// The changes the platform must apply before the workload runs again.
-    pub fn take_ops(&self) -> Vec<PlatformOp> {
-        std::mem::take(&mut self.lock().ops)
+    /// Register a platform context that will run in this address space.
+    /// Its first op clears whatever the context had mapped before (exec
+    /// reuses the context with a new address space).
+    pub fn attach(&self) -> ViewId {
+        let mut st = self.lock();
+        let id = ViewId(st.next_view);
+        st.next_view += 1;
+        let (lo, hi) = (st.user_lo, st.user_hi);
+        st.views.insert(id, View { mapped: HashMap::new(), ops: vec![PlatformOp::Unmap { addr: lo, len: hi - lo }] });
+        id
+    }
+
+    /// The context left this address space.
+    pub fn detach(&self, view: ViewId) {
+        self.lock().views.remove(&view);
+    }
+
+    /// The changes a context must apply before the workload runs again.
+    pub fn take_ops(&self, view: ViewId) -> Vec<PlatformOp> {
+        self.lock().views.get_mut(&view).map(|v| std::mem::take(&mut v.ops)).unwrap_or_default()
     }
 
     /// Top of the user address range (the stack goes below it).
@@ -388,23 +415,22 @@ impl MemoryManager {
         for &frame in st.private.values() {
             self.pages.incref(frame);
         }
-        // Our writable mappings of now-shared frames must become read-only.
-        let writable: Vec<u64> = st
-            .mapped
-            .iter()
-            .filter(|(p, w)| **w && st.private.contains_key(p))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in writable {
-            let prot = st.vma_at(p).map(|v| v.prot - Prot::WRITE).unwrap_or(Prot::empty());
-            st.mapped.insert(p, false);
-            st.ops.push(PlatformOp::Protect { addr: p, len: PAGE_SIZE, prot });
+        // Writable mappings of now-shared frames must become read-only.
+        let st = &mut *st;
+        for view in st.views.values_mut() {
+            let writable: Vec<u64> =
+                view.mapped.iter().filter(|(p, w)| **w && st.private.contains_key(p)).map(|(p, _)| *p).collect();
+            for p in writable {
+                let prot = vma_at(&st.vmas, p).map(|v| v.prot - Prot::WRITE).unwrap_or(Prot::empty());
+                view.mapped.insert(p, false);
+                view.ops.push(PlatformOp::Protect { addr: p, len: PAGE_SIZE, prot });
+            }
         }
         let child = MmState {
             vmas: st.vmas.clone(),
             private: st.private.clone(),
-            mapped: HashMap::new(),
-            ops: Vec::new(),
+            views: HashMap::new(),
+            next_view: 0,
             user_lo: st.user_lo,
             user_hi: st.user_hi,
             mmap_base: st.mmap_base,
@@ -499,9 +525,13 @@ fn writeback(pages: &PageAllocator, v: &Vma, start: u64, end: u64) {
     }
 }
 
+fn vma_at(vmas: &BTreeMap<u64, Vma>, addr: u64) -> Option<&Vma> {
+    vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| addr < v.end)
+}
+
 impl MmState {
     pub(crate) fn vma_at(&self, addr: u64) -> Option<&Vma> {
-        self.vmas.range(..=addr).next_back().map(|(_, v)| v).filter(|v| addr < v.end)
+        vma_at(&self.vmas, addr)
     }
 
     fn overlaps(&self, start: u64, end: u64) -> bool {
@@ -598,21 +628,23 @@ impl MmState {
         }
     }
 
-    /// Queue removal of the platform's mappings of `[start, end)`.
-    fn unmap_platform(&mut self, start: u64, end: u64) {
+    /// Queue removal of every context's mappings of `[start, end)`.
+    pub(crate) fn unmap_platform(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
-        if (end - start) / PAGE_SIZE < self.mapped.len() as u64 {
-            let mut a = start;
-            while a < end {
-                self.mapped.remove(&a);
-                a += PAGE_SIZE;
+        for view in self.views.values_mut() {
+            if (end - start) / PAGE_SIZE < view.mapped.len() as u64 {
+                let mut a = start;
+                while a < end {
+                    view.mapped.remove(&a);
+                    a += PAGE_SIZE;
+                }
+            } else {
+                view.mapped.retain(|p, _| *p < start || *p >= end);
             }
-        } else {
-            self.mapped.retain(|p, _| *p < start || *p >= end);
+            view.ops.push(PlatformOp::Unmap { addr: start, len: end - start });
         }
-        self.ops.push(PlatformOp::Unmap { addr: start, len: end - start });
     }
 
     fn drop_private_pages(&mut self, pages: &PageAllocator, start: u64, end: u64) {

@@ -10,9 +10,13 @@ const HI: u64 = 0x7fff_0000_0000;
 
 fn mm() -> MemoryManager {
     let pa = Arc::new(PageAllocator::new(Arc::new(MemoryFile::new(1 << 30).unwrap())));
-    let m = MemoryManager::new(pa, LO, HI);
-    m.take_ops();
-    m
+    MemoryManager::new(pa, LO, HI)
+}
+
+fn view(m: &MemoryManager) -> ViewId {
+    let v = m.attach();
+    m.take_ops(v);
+    v
 }
 
 fn anon(m: &MemoryManager, addr: u64, len: u64, prot: Prot, fixed: bool) -> SysResult<u64> {
@@ -49,19 +53,21 @@ fn read_only_mapping_rejects_copy_out() {
     let m = mm();
     let a = anon(&m, 0, PAGE_SIZE, Prot::READ, false).unwrap();
     assert_eq!(m.copy_out(a, b"x"), Err(Errno::EFAULT));
-    assert_eq!(m.handle_fault(a, Access { read: false, write: true, exec: false }), Err(FaultError::AccErr));
+    let v = view(&m);
+    assert_eq!(m.handle_fault(v, a, Access { read: false, write: true, exec: false }), Err(FaultError::AccErr));
 }
 
 #[test]
 fn fault_maps_page_then_second_fault_is_write() {
     let m = mm();
     let a = anon(&m, 0, PAGE_SIZE, Prot::READ, false).unwrap();
-    m.handle_fault(a, UNKNOWN).unwrap();
-    let ops = m.take_ops();
+    let v = view(&m);
+    m.handle_fault(v, a, UNKNOWN).unwrap();
+    let ops = m.take_ops(v);
     assert!(matches!(ops[..], [PlatformOp::Map { addr, prot: Prot::READ, .. }] if addr == a));
     // Mapped read-only and faulting again: a write to a read-only VMA.
-    assert_eq!(m.handle_fault(a, UNKNOWN), Err(FaultError::AccErr));
-    assert_eq!(m.handle_fault(a + 10 * PAGE_SIZE, UNKNOWN), Err(FaultError::MapErr));
+    assert_eq!(m.handle_fault(v, a, UNKNOWN), Err(FaultError::AccErr));
+    assert_eq!(m.handle_fault(v, a + 10 * PAGE_SIZE, UNKNOWN), Err(FaultError::MapErr));
 }
 
 #[test]
@@ -69,11 +75,12 @@ fn fork_is_copy_on_write() {
     let m = mm();
     let a = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
     m.copy_out(a, b"parent").unwrap();
-    m.handle_fault(a, UNKNOWN).unwrap();
-    m.take_ops();
+    let v = view(&m);
+    m.handle_fault(v, a, UNKNOWN).unwrap();
+    m.take_ops(v);
     let c = m.fork();
     // Parent's writable mapping is downgraded.
-    assert!(matches!(m.take_ops()[..], [PlatformOp::Protect { prot: Prot::READ, .. }]));
+    assert!(matches!(m.take_ops(v)[..], [PlatformOp::Protect { prot: Prot::READ, .. }]));
     c.copy_out(a, b"child!").unwrap();
     let mut b = [0u8; 6];
     m.copy_in(a, &mut b).unwrap();
@@ -82,8 +89,8 @@ fn fork_is_copy_on_write() {
     assert_eq!(&b, b"child!");
     // The parent's next write fault (page mapped read-only) gets its own
     // frame back writable (refcount is 1 again after the child copied).
-    m.handle_fault(a, UNKNOWN).unwrap();
-    assert!(matches!(m.take_ops()[..], [PlatformOp::Map { prot: RW, .. }]));
+    m.handle_fault(v, a, UNKNOWN).unwrap();
+    assert!(matches!(m.take_ops(v)[..], [PlatformOp::Map { prot: RW, .. }]));
 }
 
 #[test]
@@ -167,4 +174,18 @@ fn fixed_noreplace_and_cstring() {
     m.copy_out(a + 10, b"hello\0").unwrap();
     assert_eq!(m.read_cstring(a + 10, 100).unwrap(), b"hello");
     assert_eq!(m.read_cstring(a + 10, 3), Err(Errno::ENAMETOOLONG));
+}
+
+#[test]
+fn views_are_independent() {
+    let m = mm();
+    let a = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
+    let v1 = view(&m);
+    let v2 = view(&m);
+    m.handle_fault(v1, a, UNKNOWN).unwrap();
+    assert_eq!(m.take_ops(v1).len(), 1);
+    assert!(m.take_ops(v2).is_empty(), "a fault maps only in the faulting context");
+    m.munmap(a, PAGE_SIZE).unwrap();
+    assert!(matches!(m.take_ops(v1)[..], [PlatformOp::Unmap { .. }]));
+    assert!(matches!(m.take_ops(v2)[..], [PlatformOp::Unmap { .. }]));
 }
