@@ -3,3 +3,4 @@
 
 pub mod mm;
 pub mod loader;
+pub mod signal;
