@@ -1,1 +1,0 @@
-//! The ptrace platform (see the module docs in the implementation).
