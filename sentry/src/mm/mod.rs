@@ -442,6 +442,23 @@ impl MemoryManager {
         MemoryManager { pages: self.pages.clone(), state: Mutex::new(child) }
     }
 
+    /// Whether every page of `[addr, addr+len)` is mapped.
+    pub fn is_mapped(&self, addr: u64, len: u64) -> bool {
+        match addr.checked_add(len) {
+            Some(end) => self.lock().fully_mapped(addr, end),
+            None => false,
+        }
+    }
+
+    /// For a futex on a MAP_SHARED mapping: (shared object identity, byte
+    /// offset in it).
+    pub fn shared_key(&self, addr: u64) -> Option<(usize, u64)> {
+        let st = self.lock();
+        let v = st.vma_at(addr)?;
+        let obj = v.shared.as_ref()?;
+        Some((Arc::as_ptr(obj) as usize, v.shared_base * PAGE_SIZE + (addr - v.start)))
+    }
+
     /// The text of /proc/self/maps.
     pub fn maps_text(&self) -> String {
         use std::fmt::Write;

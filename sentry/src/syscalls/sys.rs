@@ -1,0 +1,533 @@
+//! System information, identity, limits and other per-process settings.
+
+use std::sync::atomic::Ordering;
+
+use abi::{Errno, SysResult};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use super::{sc, Args, Entry};
+use crate::task::run::Thread;
+use crate::task::{Rlimit, RLIMIT_NLIMITS, RLIM_INFINITY};
+
+pub static ENTRIES: &[Entry] = &[
+    sc!(SYS_uname, uname),
+    sc!(SYS_sysinfo, sysinfo),
+    sc!(SYS_getrandom, getrandom),
+    sc!(SYS_arch_prctl, arch_prctl, "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting not supported"),
+    sc!(SYS_prctl, prctl, "NAME, PDEATHSIG, NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CHILD_SUBREAPER(accepted), capability queries"),
+    sc!(SYS_getrlimit, getrlimit),
+    sc!(SYS_setrlimit, setrlimit, "limits are recorded; NOFILE, STACK, FSIZE are enforced"),
+    sc!(SYS_prlimit64, prlimit64),
+    sc!(SYS_getuid, getuid),
+    sc!(SYS_geteuid, geteuid),
+    sc!(SYS_getgid, getgid),
+    sc!(SYS_getegid, getegid),
+    sc!(SYS_getresuid, getresuid),
+    sc!(SYS_getresgid, getresgid),
+    sc!(SYS_setuid, setuid),
+    sc!(SYS_setgid, setgid),
+    sc!(SYS_setreuid, setreuid),
+    sc!(SYS_setregid, setregid),
+    sc!(SYS_setresuid, setresuid),
+    sc!(SYS_setresgid, setresgid),
+    sc!(SYS_setfsuid, setfsuid),
+    sc!(SYS_setfsgid, setfsgid),
+    sc!(SYS_getgroups, getgroups),
+    sc!(SYS_setgroups, setgroups),
+    sc!(SYS_sched_yield, sched_yield),
+    sc!(SYS_sched_getaffinity, sched_getaffinity, "every CPU of the host is reported"),
+    sc!(SYS_sched_setaffinity, sched_setaffinity, "accepted, not applied"),
+    sc!(SYS_getcpu, getcpu, "always CPU 0, node 0"),
+    sc!(SYS_getpriority, getpriority, "nice values are recorded, not applied"),
+    sc!(SYS_setpriority, setpriority, "nice values are recorded, not applied"),
+    sc!(SYS_sethostname, sethostname),
+    sc!(SYS_setdomainname, setdomainname),
+    sc!(SYS_getrusage, getrusage, "only CPU times are filled in"),
+    sc!(SYS_personality, personality, "only PER_LINUX"),
+    sc!(SYS_capget, capget, "root has the full set, others none"),
+];
+
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct Utsname {
+    f: [[u8; 65]; 6],
+}
+
+fn field(s: &str) -> [u8; 65] {
+    let mut b = [0u8; 65];
+    let n = s.len().min(64);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    b
+}
+
+/// The kernel release the sandbox reports.
+pub const RELEASE: &str = "4.4.0";
+pub const VERSION: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
+
+fn uname(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let host = t.task.k.hostname.lock().unwrap().clone();
+    let u = Utsname { f: [field("Linux"), field(&host), field(RELEASE), field(VERSION), field("x86_64"), field(&t.task.k.opts.domainname)] };
+    t.mm.write_obj(a.u64(0), &u)?;
+    Ok(0)
+}
+
+#[repr(C)]
+#[derive(Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct Sysinfo {
+    uptime: i64,
+    loads: [u64; 3],
+    totalram: u64,
+    freeram: u64,
+    sharedram: u64,
+    bufferram: u64,
+    totalswap: u64,
+    freeswap: u64,
+    procs: u16,
+    _pad: [u16; 3],
+    totalhigh: u64,
+    freehigh: u64,
+    mem_unit: u32,
+    _f: [u8; 4],
+}
+
+fn sysinfo(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let total = t.task.k.pages.mem().size().min(8 << 30);
+    let used = t.task.k.pages.used_bytes();
+    let procs = t.task.k.procs().tasks.len() as u16;
+    let s = Sysinfo {
+        uptime: t.task.k.boot.elapsed().as_secs() as i64 + 1,
+        totalram: total,
+        freeram: total.saturating_sub(used),
+        procs,
+        mem_unit: 1,
+        ..Default::default()
+    };
+    t.mm.write_obj(a.u64(0), &s)?;
+    Ok(0)
+}
+
+fn getrandom(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let flags = a.u32(2);
+    if flags & !(libc::GRND_NONBLOCK | libc::GRND_RANDOM | libc::GRND_INSECURE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = a.usize(1).min(32 << 20);
+    let mut buf = vec![0u8; len];
+    crate::task::exec::getrandom(&mut buf);
+    t.mm.copy_out(a.u64(0), &buf)?;
+    Ok(len as u64)
+}
+
+fn arch_prctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    const ARCH_SET_GS: i32 = 0x1001;
+    const ARCH_SET_FS: i32 = 0x1002;
+    const ARCH_GET_FS: i32 = 0x1003;
+    const ARCH_GET_GS: i32 = 0x1004;
+    let canonical = |v: u64| v < 0x0000_8000_0000_0000;
+    match a.i32(0) {
+        ARCH_SET_FS => {
+            if !canonical(a.u64(1)) {
+                return Err(Errno::EPERM);
+            }
+            t.regs.fs_base = a.u64(1);
+            Ok(0)
+        }
+        ARCH_SET_GS => {
+            if !canonical(a.u64(1)) {
+                return Err(Errno::EPERM);
+            }
+            t.regs.gs_base = a.u64(1);
+            Ok(0)
+        }
+        ARCH_GET_FS => t.mm.write_obj(a.u64(1), &t.regs.fs_base).map(|_| 0),
+        ARCH_GET_GS => t.mm.write_obj(a.u64(1), &t.regs.gs_base).map(|_| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn prctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    match a.i32(0) {
+        libc::PR_SET_NAME => {
+            let mut name = t.mm.read_cstring(a.u64(1), 4096).or_else(|e| if e == Errno::ENAMETOOLONG { Ok(vec![]) } else { Err(e) })?;
+            name.truncate(15);
+            *t.task.comm.lock().unwrap() = name;
+            Ok(0)
+        }
+        libc::PR_GET_NAME => {
+            let mut b = [0u8; 16];
+            let c = t.task.comm.lock().unwrap().clone();
+            b[..c.len().min(15)].copy_from_slice(&c[..c.len().min(15)]);
+            t.mm.copy_out(a.u64(1), &b)?;
+            Ok(0)
+        }
+        libc::PR_SET_PDEATHSIG => {
+            let s = a.i32(1);
+            if s != 0 && !crate::signal::valid(s) {
+                return Err(Errno::EINVAL);
+            }
+            t.task.tg.pdeath_signal.store(s, Ordering::SeqCst);
+            Ok(0)
+        }
+        libc::PR_GET_PDEATHSIG => t.mm.write_obj(a.u64(1), &t.task.tg.pdeath_signal.load(Ordering::SeqCst)).map(|_| 0),
+        libc::PR_SET_NO_NEW_PRIVS => {
+            if a.u64(1) != 1 || a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.task.tg.no_new_privs.store(true, Ordering::SeqCst);
+            Ok(0)
+        }
+        libc::PR_GET_NO_NEW_PRIVS => Ok(t.task.tg.no_new_privs.load(Ordering::SeqCst) as u64),
+        libc::PR_SET_DUMPABLE => {
+            if a.u64(1) > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.task.tg.dumpable.store(a.u64(1) == 1, Ordering::SeqCst);
+            Ok(0)
+        }
+        libc::PR_GET_DUMPABLE => Ok(t.task.tg.dumpable.load(Ordering::SeqCst) as u64),
+        libc::PR_SET_KEEPCAPS | libc::PR_SET_CHILD_SUBREAPER => Ok(0),
+        libc::PR_GET_KEEPCAPS | libc::PR_GET_CHILD_SUBREAPER => Ok(0),
+        libc::PR_CAPBSET_READ => Ok(u64::from(a.u64(1) <= 40)),
+        libc::PR_GET_SECCOMP => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct RawRlimit {
+    cur: u64,
+    max: u64,
+}
+
+fn check_resource(r: u32) -> SysResult<()> {
+    if r as usize >= RLIMIT_NLIMITS {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+fn getrlimit(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    check_resource(a.u32(0))?;
+    let l = t.task.tg.rlimit(a.u32(0));
+    t.mm.write_obj(a.u64(1), &RawRlimit { cur: l.cur, max: l.max })?;
+    Ok(0)
+}
+
+fn set_limit(t: &Thread, tg: &crate::task::ThreadGroup, r: u32, new: RawRlimit) -> SysResult<()> {
+    if new.cur > new.max {
+        return Err(Errno::EINVAL);
+    }
+    if r == libc::RLIMIT_NOFILE as u32 && new.max != RLIM_INFINITY && new.max > 1048576 {
+        return Err(Errno::EPERM);
+    }
+    let mut l = tg.limits.lock().unwrap();
+    let old = l[r as usize];
+    if new.max > old.max && t.task.tg.creds().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    l[r as usize] = Rlimit { cur: new.cur, max: new.max };
+    Ok(())
+}
+
+fn setrlimit(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    check_resource(a.u32(0))?;
+    let new: RawRlimit = t.mm.read_obj(a.u64(1))?;
+    let tg = t.task.tg.clone();
+    set_limit(t, &tg, a.u32(0), new).map(|_| 0)
+}
+
+fn prlimit64(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let (pid, r) = (a.i32(0), a.u32(1));
+    check_resource(r)?;
+    let tg = if pid == 0 { t.task.tg.clone() } else { t.task.k.procs().tasks.get(&pid).map(|x| x.tg.clone()).ok_or(Errno::ESRCH)? };
+    let old = tg.rlimit(r);
+    if a.u64(2) != 0 {
+        let new: RawRlimit = t.mm.read_obj(a.u64(2))?;
+        set_limit(t, &tg, r, new)?;
+    }
+    if a.u64(3) != 0 {
+        t.mm.write_obj(a.u64(3), &RawRlimit { cur: old.cur, max: old.max })?;
+    }
+    Ok(0)
+}
+
+fn getuid(t: &mut Thread, _: &Args) -> SysResult<u64> {
+    Ok(t.task.tg.creds().uid as u64)
+}
+fn geteuid(t: &mut Thread, _: &Args) -> SysResult<u64> {
+    Ok(t.task.tg.creds().euid as u64)
+}
+fn getgid(t: &mut Thread, _: &Args) -> SysResult<u64> {
+    Ok(t.task.tg.creds().gid as u64)
+}
+fn getegid(t: &mut Thread, _: &Args) -> SysResult<u64> {
+    Ok(t.task.tg.creds().egid as u64)
+}
+
+fn getresuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let c = t.task.tg.creds();
+    let saved = *t.task.tg.saved_ids.lock().unwrap();
+    t.mm.write_obj(a.u64(0), &c.uid)?;
+    t.mm.write_obj(a.u64(1), &c.euid)?;
+    t.mm.write_obj(a.u64(2), &saved.0)?;
+    Ok(0)
+}
+
+fn getresgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let c = t.task.tg.creds();
+    let saved = *t.task.tg.saved_ids.lock().unwrap();
+    t.mm.write_obj(a.u64(0), &c.gid)?;
+    t.mm.write_obj(a.u64(1), &c.egid)?;
+    t.mm.write_obj(a.u64(2), &saved.1)?;
+    Ok(0)
+}
+
+const KEEP: u32 = u32::MAX;
+
+/// setresuid/setresgid core: privileged callers may set anything; others
+/// only to one of their current real/effective/saved ids.
+fn set_ids(t: &Thread, uid: bool, r: u32, e: u32, s: u32) -> SysResult<u64> {
+    let tg = &t.task.tg;
+    let mut c = tg.creds.lock().unwrap();
+    let mut saved = tg.saved_ids.lock().unwrap();
+    let privileged = c.euid == 0;
+    let (cur_r, cur_e, cur_s) = if uid { (c.uid, c.euid, saved.0) } else { (c.gid, c.egid, saved.1) };
+    let ok = |v: u32| v == KEEP || privileged || v == cur_r || v == cur_e || v == cur_s;
+    if !(ok(r) && ok(e) && ok(s)) {
+        return Err(Errno::EPERM);
+    }
+    let pick = |v: u32, cur: u32| if v == KEEP { cur } else { v };
+    let (nr, ne, ns) = (pick(r, cur_r), pick(e, cur_e), pick(s, cur_s));
+    if uid {
+        c.uid = nr;
+        c.euid = ne;
+        c.fsuid = ne;
+        saved.0 = ns;
+    } else {
+        c.gid = nr;
+        c.egid = ne;
+        c.fsgid = ne;
+        saved.1 = ns;
+    }
+    Ok(0)
+}
+
+fn setresuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    set_ids(t, true, a.u32(0), a.u32(1), a.u32(2))
+}
+fn setresgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    set_ids(t, false, a.u32(0), a.u32(1), a.u32(2))
+}
+
+fn setuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let v = a.u32(0);
+    if v == KEEP {
+        return Err(Errno::EINVAL);
+    }
+    if t.task.tg.creds().euid == 0 {
+        set_ids(t, true, v, v, v)
+    } else {
+        set_ids(t, true, KEEP, v, KEEP)
+    }
+}
+
+fn setgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let v = a.u32(0);
+    if v == KEEP {
+        return Err(Errno::EINVAL);
+    }
+    if t.task.tg.creds().euid == 0 {
+        set_ids(t, false, v, v, v)
+    } else {
+        set_ids(t, false, KEEP, v, KEEP)
+    }
+}
+
+fn setreuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let (r, e) = (a.u32(0), a.u32(1));
+    // The saved id follows the new effective id when the real id is set
+    // or the effective id changes to something other than the real id.
+    let c = t.task.tg.creds();
+    let s = if r != KEEP || (e != KEEP && e != c.uid) { if e != KEEP { e } else { c.euid } } else { KEEP };
+    set_ids(t, true, r, e, s)
+}
+
+fn setregid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let (r, e) = (a.u32(0), a.u32(1));
+    let c = t.task.tg.creds();
+    let s = if r != KEEP || (e != KEEP && e != c.gid) { if e != KEEP { e } else { c.egid } } else { KEEP };
+    set_ids(t, false, r, e, s)
+}
+
+fn setfsuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let mut c = t.task.tg.creds.lock().unwrap();
+    let old = c.fsuid;
+    let v = a.u32(0);
+    if c.euid == 0 || v == c.uid || v == c.euid || v == c.fsuid {
+        c.fsuid = v;
+    }
+    Ok(old as u64)
+}
+
+fn setfsgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let mut c = t.task.tg.creds.lock().unwrap();
+    let old = c.fsgid;
+    let v = a.u32(0);
+    if c.euid == 0 || v == c.gid || v == c.egid || v == c.fsgid {
+        c.fsgid = v;
+    }
+    Ok(old as u64)
+}
+
+fn getgroups(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let g = t.task.tg.creds().groups;
+    let n = a.i32(0);
+    if n < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if n == 0 {
+        return Ok(g.len() as u64);
+    }
+    if (n as usize) < g.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = g.iter().flat_map(|x| x.to_le_bytes()).collect();
+    t.mm.copy_out(a.u64(1), &bytes)?;
+    Ok(g.len() as u64)
+}
+
+fn setgroups(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let n = a.usize(0);
+    if n > 65536 {
+        return Err(Errno::EINVAL);
+    }
+    if t.task.tg.creds().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut raw = vec![0u8; n * 4];
+    t.mm.copy_in(a.u64(1), &mut raw)?;
+    let groups = raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    t.task.tg.creds.lock().unwrap().groups = groups;
+    Ok(0)
+}
+
+fn sched_yield(_t: &mut Thread, _: &Args) -> SysResult<u64> {
+    std::thread::yield_now();
+    Ok(0)
+}
+
+fn ncpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn sched_getaffinity(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let len = a.usize(1);
+    if len < 8 || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = ncpus();
+    let mut mask = vec![0u8; 8];
+    for i in 0..n.min(64) {
+        mask[i / 8] |= 1 << (i % 8);
+    }
+    t.mm.copy_out(a.u64(2), &mask)?;
+    Ok(8)
+}
+
+fn sched_setaffinity(_t: &mut Thread, _a: &Args) -> SysResult<u64> {
+    Ok(0)
+}
+
+fn getcpu(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    if a.u64(0) != 0 {
+        t.mm.write_obj(a.u64(0), &0u32)?;
+    }
+    if a.u64(1) != 0 {
+        t.mm.write_obj(a.u64(1), &0u32)?;
+    }
+    Ok(0)
+}
+
+fn getpriority(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    if a.i32(0) > 2 {
+        return Err(Errno::EINVAL);
+    }
+    // 20 - nice (the raw syscall's encoding).
+    Ok((20 - t.task.tg.nice.load(Ordering::SeqCst)) as u64)
+}
+
+fn setpriority(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    if a.i32(0) > 2 {
+        return Err(Errno::EINVAL);
+    }
+    let nice = a.i32(2).clamp(-20, 19);
+    let cur = t.task.tg.nice.load(Ordering::SeqCst);
+    if nice < cur && t.task.tg.creds().euid != 0 {
+        return Err(Errno::EACCES);
+    }
+    t.task.tg.nice.store(nice, Ordering::SeqCst);
+    Ok(0)
+}
+
+fn sethostname(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    if t.task.tg.creds().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let len = a.usize(1);
+    if len > 64 {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = vec![0u8; len];
+    t.mm.copy_in(a.u64(0), &mut b)?;
+    *t.task.k.hostname.lock().unwrap() = String::from_utf8_lossy(&b).into_owned();
+    Ok(0)
+}
+
+fn setdomainname(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    if t.task.tg.creds().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a.usize(1) > 64 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+fn getrusage(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let who = a.i32(0);
+    let ns = match who {
+        libc::RUSAGE_SELF => super::time::clock_now(t, libc::CLOCK_PROCESS_CPUTIME_ID)?.as_nanos() as u64,
+        libc::RUSAGE_CHILDREN => t.task.tg.child_cpu_ns.load(Ordering::Relaxed),
+        libc::RUSAGE_THREAD => t.task.cpu_ns.load(Ordering::Relaxed),
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut r = [0i64; 18];
+    r[0] = (ns / 1_000_000_000) as i64;
+    r[1] = ((ns % 1_000_000_000) / 1000) as i64;
+    t.mm.write_obj(a.u64(1), &r)?;
+    Ok(0)
+}
+
+fn personality(_t: &mut Thread, a: &Args) -> SysResult<u64> {
+    match a.u32(0) {
+        0 | 0xffff_ffff => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn capget(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let version: u32 = t.mm.read_obj(a.u64(0))?;
+    if version != 0x2008_0522 && version != 0x2007_1026 && version != 0x1998_0330 {
+        t.mm.write_obj(a.u64(0), &0x2008_0522u32)?;
+        return Err(Errno::EINVAL);
+    }
+    if a.u64(1) != 0 {
+        let full = if t.task.tg.creds().euid == 0 { u32::MAX } else { 0 };
+        let words = if version == 0x1998_0330 { 1 } else { 2 };
+        let data: Vec<u32> = (0..words).flat_map(|i| { let m = if i == 0 { full } else { full & 0x1ff }; [m, m, 0] }).collect();
+        let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        t.mm.copy_out(a.u64(1), &bytes)?;
+    }
+    Ok(0)
+}
