@@ -111,7 +111,7 @@ impl MemoryManager {
     /// An empty address space over `[user_lo, user_hi)`.
     pub fn new(pages: Arc<PageAllocator>, user_lo: u64, user_hi: u64) -> MemoryManager {
         // Stack at the top (below a guard), mmap area below the stack gap.
-        let mmap_base = page_down(user_hi - STACK_SIZE - (1 << 30));
+        let mmap_base = page_down(user_hi.saturating_sub(STACK_SIZE + (1 << 30)));
         MemoryManager {
             pages,
             state: Mutex::new(MmState {
