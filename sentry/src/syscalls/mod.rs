@@ -102,9 +102,9 @@ pub fn dispatch(t: &mut Thread) {
     t.regs_replaced = false;
     let entry = table().get(nr as usize).copied().flatten();
     let strace = t.task.k.opts.strace;
+    let name = entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("unknown");
     if strace {
-        let name = entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("?");
-        info!(target: "strace", "[{:>4}] {}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x})", t.task.tid, name, a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+        info!(target: "strace", "[{:>4}] {}", t.task.tid, crate::strace::format_entry(&t.mm, name, &a));
     }
     let r = match entry {
         Some(e) => (e.handler)(t, &a),
@@ -116,11 +116,7 @@ pub fn dispatch(t: &mut Thread) {
         }
     };
     if strace {
-        let name = entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("?");
-        match r {
-            Ok(v) => info!(target: "strace", "[{:>4}] {} = {:#x}", t.task.tid, name, v),
-            Err(e) => info!(target: "strace", "[{:>4}] {} = -1 {:?}", t.task.tid, name, e),
-        }
+        info!(target: "strace", "[{:>4}] {}", t.task.tid, crate::strace::format_exit(&t.mm, name, &a, &r));
     }
     if !t.regs_replaced {
         t.regs.rax = match r {
