@@ -44,6 +44,10 @@ pub(crate) struct View {
     pub(crate) mapped: HashMap<u64, bool>,
     /// Changes not yet applied to this context.
     pub(crate) ops: Vec<PlatformOp>,
+    /// Wakes the context out of the workload so it applies `ops`.
+    pub(crate) kick: Option<Arc<dyn platform::Interrupter>>,
+    /// Ops that remove access were queued since the last kick.
+    pub(crate) needs_kick: bool,
 }
 
 /// Default stack size (RLIMIT_STACK soft limit).
@@ -53,6 +57,9 @@ pub const STACK_SIZE: u64 = 8 << 20;
 pub struct MemoryManager {
     pages: Arc<PageAllocator>,
     state: Mutex<MmState>,
+    /// Number of attached contexts (read without the lock on the syscall
+    /// path: only shared address spaces need `kick_others`).
+    nviews: std::sync::atomic::AtomicUsize,
 }
 
 pub(crate) struct MmState {
@@ -127,6 +134,7 @@ impl MemoryManager {
                 arg_range: (0, 0),
                 env_range: (0, 0),
             }),
+            nviews: 0.into(),
         }
     }
 
@@ -141,18 +149,40 @@ impl MemoryManager {
     /// Register a platform context that will run in this address space.
     /// Its first op clears whatever the context had mapped before (exec
     /// reuses the context with a new address space).
-    pub fn attach(&self) -> ViewId {
+    pub fn attach(&self, kick: Option<Arc<dyn platform::Interrupter>>) -> ViewId {
         let mut st = self.lock();
         let id = ViewId(st.next_view);
         st.next_view += 1;
         let (lo, hi) = (st.user_lo, st.user_hi);
-        st.views.insert(id, View { mapped: HashMap::new(), ops: vec![PlatformOp::Unmap { addr: lo, len: hi - lo }] });
+        st.views.insert(id, View { mapped: HashMap::new(), ops: vec![PlatformOp::Unmap { addr: lo, len: hi - lo }], kick, needs_kick: false });
+        self.nviews.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         id
     }
 
     /// The context left this address space.
     pub fn detach(&self, view: ViewId) {
-        self.lock().views.remove(&view);
+        if self.lock().views.remove(&view).is_some() {
+            self.nviews.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// After a change by the context `me`, interrupt the other contexts
+    /// running in this address space that must drop mappings, so no thread
+    /// keeps using memory another thread unmapped. Cheap when the address
+    /// space has one context.
+    pub fn kick_others(&self, me: ViewId) {
+        if self.nviews.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+            return;
+        }
+        let mut st = self.lock();
+        for (id, v) in st.views.iter_mut() {
+            if *id != me && v.needs_kick {
+                v.needs_kick = false;
+                if let Some(k) = &v.kick {
+                    k.interrupt();
+                }
+            }
+        }
     }
 
     /// The changes a context must apply before the workload runs again.
@@ -424,6 +454,7 @@ impl MemoryManager {
                 let prot = vma_at(&st.vmas, p).map(|v| v.prot - Prot::WRITE).unwrap_or(Prot::empty());
                 view.mapped.insert(p, false);
                 view.ops.push(PlatformOp::Protect { addr: p, len: PAGE_SIZE, prot });
+                view.needs_kick = true;
             }
         }
         let child = MmState {
@@ -439,7 +470,7 @@ impl MemoryManager {
             arg_range: st.arg_range,
             env_range: st.env_range,
         };
-        MemoryManager { pages: self.pages.clone(), state: Mutex::new(child) }
+        MemoryManager { pages: self.pages.clone(), state: Mutex::new(child), nviews: 0.into() }
     }
 
     /// Whether every page of `[addr, addr+len)` is mapped.
@@ -661,6 +692,7 @@ impl MmState {
                 view.mapped.retain(|p, _| *p < start || *p >= end);
             }
             view.ops.push(PlatformOp::Unmap { addr: start, len: end - start });
+            view.needs_kick = true;
         }
     }
 

@@ -14,7 +14,7 @@ fn mm() -> MemoryManager {
 }
 
 fn view(m: &MemoryManager) -> ViewId {
-    let v = m.attach();
+    let v = m.attach(None);
     m.take_ops(v);
     v
 }

@@ -70,7 +70,7 @@ fn run(task: Arc<Task>, regs: Regs, init: Option<InitExec>) {
     };
     *task.interrupter.lock().unwrap() = Some(ctx.interrupter());
     let mm = task.mm();
-    let view = mm.attach();
+    let view = mm.attach(Some(ctx.interrupter()));
     let mut t = Thread { task: task.clone(), regs, ctx, mm, view, regs_replaced: false, in_syscall: false, exit_thread: None };
     let status = match init.map(|f| f(&mut t)) {
         Some(Err(e)) => {
@@ -116,6 +116,7 @@ impl Thread {
                 Event::Syscall => {
                     self.in_syscall = true;
                     crate::syscalls::dispatch(self);
+                    self.mm.kick_others(self.view);
                 }
                 Event::Fault { addr, access } => match self.mm.handle_fault(self.view, addr, access) {
                     Ok(()) => {}
@@ -144,7 +145,7 @@ impl Thread {
     /// Switch to a new address space (execve).
     pub fn replace_mm(&mut self, mm: Arc<MemoryManager>) {
         self.mm.detach(self.view);
-        self.view = mm.attach();
+        self.view = mm.attach(Some(self.ctx.interrupter()));
         *self.task.mm.lock().unwrap() = mm.clone();
         self.mm = mm;
     }
