@@ -245,8 +245,12 @@ static int st_run_one(struct st_case *c, int timeout) {
         }
         sigtimedwait(&set, NULL, &left);
     }
+    /* The case wrote its message before exiting, so it is in the pipe now.
+     * Read without blocking: a descendant that escaped the process group
+     * (setsid) may still hold the write end open. */
     char msg[1100];
     ssize_t n = 0, r;
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     while (n < (ssize_t)sizeof msg - 1 && (r = read(pfd[0], msg + n, sizeof msg - 1 - n)) > 0)
         n += r;
     msg[n > 0 ? n : 0] = 0;
