@@ -103,7 +103,7 @@ impl MemoryManager {
             let page = page_down(a);
             let vma = st.vma_at(a).cloned().ok_or(Errno::EFAULT)?;
             let need = if write { Prot::WRITE } else { Prot::READ };
-            if !force && !vma.prot.contains(need) && !(need == Prot::READ && vma.prot.contains(Prot::WRITE)) {
+            if !(force || vma.prot.contains(need) || (need == Prot::READ && vma.prot.contains(Prot::WRITE))) {
                 return Err(Errno::EFAULT);
             }
             let (frame, _) = st.frame_for(self.allocator(), &vma, page, write)?;

@@ -223,7 +223,7 @@ fn pid_or_self(t: &Thread, pid: i32) -> i32 {
 
 fn getpgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let pid = pid_or_self(t, a.i32(0));
-    t.task.k.procs().st(pid).filter(|s| s.zombie.is_none() || true).map(|s| s.pgid as u64).ok_or(Errno::ESRCH)
+    t.task.k.procs().st(pid).map(|s| s.pgid as u64).ok_or(Errno::ESRCH)
 }
 
 fn getpgrp(t: &mut Thread, _: &Args) -> SysResult<u64> {
