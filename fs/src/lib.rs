@@ -25,12 +25,12 @@
 //! * [`tmpfs`], [`goferfs`] (over `goferfs::Remote`, implemented for
 //!   `gofer::Client`), [`overlay`], [`devfs`] (`new_devfs` +
 //!   `register_devices`).
+//! * [`procfs::ProcFs`] over the Sentry's [`procfs::ProcProvider`] /
+//!   [`procfs::ProcTask`] (contents generated per open; magic links).
 //!
 //! Not implemented yet (honest list):
-//! * procfs (/proc/self, /proc/[pid]/..., fd magic links): the VFS hooks
-//!   exist (`Inode::follow_link` returning `LinkTarget::Location`/`File`,
-//!   `Context::pid`, `Vfs::proc_path`, `Vfs::mounts_text`), the filesystem
-//!   and its provider traits do not.
+//! * procfs: see [`procfs`]'s module docs for the files not there yet
+//!   (/proc/[pid]/{mem,ns,net,io,smaps,auxv}, /proc/net, /proc/sys/net).
 //! * sysfs, devpts/ptmx, bind mounts, mount propagation, MS_REMOUNT.
 //! * Dentry eviction (the cache only grows; deleted names are dropped),
 //!   negative dentries, revalidation of gofer-backed names changed on the
@@ -62,6 +62,7 @@ pub mod inode;
 pub mod mount;
 pub mod overlay;
 pub mod pipe;
+pub mod procfs;
 pub mod tmpfs;
 pub mod types;
 pub mod vfs;

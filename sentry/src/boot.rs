@@ -110,6 +110,20 @@ fn build_vfs(cfg: &SandboxConfig) -> Result<Arc<Vfs>, BootError> {
     Ok(vfs)
 }
 
+/// Mount procfs on /proc (created if missing); it needs the kernel.
+fn mount_proc(k: &Arc<Kernel>) -> Result<(), BootError> {
+    let ctx = k.vfs.root_context(Creds::root(), 0);
+    match k.vfs.mkdir(&ctx, None, b"/proc", 0o555) {
+        Ok(()) | Err(Errno::EEXIST) => {
+            let procfs = fs::procfs::ProcFs::new(crate::procfs::provider(k), &k.vfs);
+            let flags = MountFlags { nosuid: true, nodev: true, noexec: true, ..Default::default() };
+            k.vfs.mount(&ctx, None, b"/proc", procfs, flags, "proc").map_err(fs_err("mount /proc"))?;
+        }
+        Err(e) => info!("no /proc in the sandbox: {e}"),
+    }
+    Ok(())
+}
+
 /// Resolve a command name through PATH inside the sandbox.
 fn resolve_command(vfs: &Vfs, ctx: &fs::vfs::Context, argv0: &[u8], env: &[Vec<u8>]) -> Vec<u8> {
     if argv0.contains(&b'/') {
@@ -142,6 +156,7 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     let pages = Arc::new(PageAllocator::new(mem));
     let vfs = build_vfs(&cfg)?;
     let k = Kernel::new(platform.clone(), pages.clone(), vfs.clone(), cfg.opts.clone());
+    mount_proc(&k)?;
 
     let creds = Creds::user(cfg.uid, cfg.gid);
     let ctx = vfs.root_context(creds.clone(), 1);

@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod mmfile;
+pub mod procfs;
 pub mod signal;
 pub mod strace;
 pub mod syscalls;
