@@ -465,7 +465,9 @@ impl Inode for OverlayInode {
     fn open(self: Arc<Self>, flags: i32) -> SysResult<Arc<dyn FileOps>> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         let real = if write { self.copy_up()? } else { self.real()? };
-        real.open(flags)
+        let inner = real.open(flags)?;
+        let st = self.stat()?;
+        Ok(Arc::new(OverlayFile { inner, dev: st.dev, ino: st.ino }))
     }
     fn tmpfile(&self, mode: u32, owner: Owner) -> SysResult<Arc<dyn Inode>> {
         let u = self.copy_up()?;
@@ -494,3 +496,66 @@ impl Inode for OverlayInode {
 #[cfg(test)]
 #[path = "overlay_tests.rs"]
 mod tests;
+
+/// An open overlay file: the layer's own file, but `fstat` reports the
+/// overlay's device and inode numbers, as `stat` of the path does.
+struct OverlayFile {
+    inner: Arc<dyn FileOps>,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileOps for OverlayFile {
+    fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        self.inner.read(buf, off)
+    }
+    fn write(&self, buf: &[u8], off: u64, append: bool) -> SysResult<(usize, u64)> {
+        self.inner.write(buf, off, append)
+    }
+    fn is_stream(&self) -> bool {
+        self.inner.is_stream()
+    }
+    fn seek(&self, cur: i64, off: i64, whence: i32) -> SysResult<i64> {
+        self.inner.seek(cur, off, whence)
+    }
+    fn stat(&self) -> SysResult<Stat> {
+        let mut st = self.inner.stat()?;
+        st.dev = self.dev;
+        st.ino = self.ino;
+        Ok(st)
+    }
+    fn readdir(&self) -> SysResult<Vec<crate::types::DirEntry>> {
+        self.inner.readdir()
+    }
+    fn ioctl(&self, cmd: u32, arg: u64, mem: &dyn crate::file::UserMemory) -> SysResult<u64> {
+        self.inner.ioctl(cmd, arg, mem)
+    }
+    fn fsync(&self) -> SysResult<()> {
+        self.inner.fsync()
+    }
+    fn truncate(&self, size: u64) -> SysResult<()> {
+        self.inner.truncate(size)
+    }
+    fn readiness(&self, mask: u32) -> u32 {
+        self.inner.readiness(mask)
+    }
+    fn event_register(&self, w: &Arc<dyn crate::waiter::Waker>, mask: u32) {
+        self.inner.event_register(w, mask)
+    }
+    fn event_unregister(&self, w: &Arc<dyn crate::waiter::Waker>) {
+        self.inner.event_unregister(w)
+    }
+    fn host_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.inner.host_fd()
+    }
+    fn proc_name(&self) -> Option<String> {
+        self.inner.proc_name()
+    }
+    fn open_ready(&self) -> bool {
+        self.inner.open_ready()
+    }
+    fn as_any(&self) -> &dyn Any {
+        // Callers downcast to the layer's type (a fifo's pipe end).
+        self.inner.as_any()
+    }
+}

@@ -109,3 +109,14 @@ fn rename_and_link() {
     names_root.sort();
     assert_eq!(names_root, vec!["etc", "passwd2"]);
 }
+
+#[test]
+fn fstat_and_stat_agree_on_dev_and_ino() {
+    let (vfs, ctx, _upper, _lower) = setup();
+    for path in [&b"/etc/passwd"[..], &b"/etc/sub"[..]] {
+        let st = vfs.stat(&ctx, None, path, 0).unwrap();
+        let f = vfs.open(&ctx, None, path, libc::O_RDONLY, 0).unwrap();
+        let fst = f.stat().unwrap();
+        assert_eq!((st.dev, st.ino), (fst.dev, fst.ino), "{}", String::from_utf8_lossy(path));
+    }
+}
