@@ -96,6 +96,23 @@ pub trait FileOps: Send + Sync + Any {
         true
     }
 
+    /// For a donated host file that shares its offset with the host's file
+    /// description (stdio redirected to a file): read/write at the host's
+    /// current offset. `None` means the File keeps the offset itself.
+    fn read_at_host_offset(&self, _buf: &mut [u8]) -> Option<SysResult<usize>> {
+        None
+    }
+
+    /// As `read_at_host_offset`, for write(2) (O_APPEND is the host's).
+    fn write_at_host_offset(&self, _buf: &[u8]) -> Option<SysResult<usize>> {
+        None
+    }
+
+    /// As `read_at_host_offset`, for lseek(2).
+    fn seek_host_offset(&self, _off: i64, _whence: i32) -> Option<SysResult<i64>> {
+        None
+    }
+
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -203,6 +220,9 @@ impl File {
         if self.ops.is_stream() {
             return self.ops.read(buf, 0);
         }
+        if let Some(r) = self.ops.read_at_host_offset(buf) {
+            return r;
+        }
         let mut off = self.offset();
         let n = self.ops.read(buf, *off as u64)?;
         *off += n as i64;
@@ -235,6 +255,9 @@ impl File {
         if self.ops.is_stream() {
             return self.ops.write(buf, 0, false).map(|r| r.0);
         }
+        if let Some(r) = self.ops.write_at_host_offset(buf) {
+            return r;
+        }
         let mut off = self.offset();
         let (n, end) = self.ops.write(buf, *off as u64, self.append())?;
         *off = i64::try_from(end).map_err(|_| Errno::EFBIG)?;
@@ -262,6 +285,9 @@ impl File {
         }
         if self.ops.is_stream() {
             return Err(Errno::ESPIPE);
+        }
+        if let Some(r) = self.ops.seek_host_offset(off, whence) {
+            return r;
         }
         let mut cur = self.offset();
         let new = self.ops.seek(*cur, off, whence)?;

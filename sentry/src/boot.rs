@@ -164,7 +164,7 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     let fsctx = Arc::new(Mutex::new(FsContext { root: vfs.root(), cwd, umask: 0o022 }));
     let files = FdTable::new();
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
-        let host = fs::host::HostFile::new(fd).map_err(fs_err("stdio"))?;
+        let host = fs::host::HostFile::new_donated(fd).map_err(fs_err("stdio"))?;
         let flags = libc::O_RDWR;
         let file = File::new(host, flags, None);
         files.install_at(i as i32, file, false, u64::MAX).map_err(fs_err("stdio"))?;

@@ -25,6 +25,8 @@ pub struct HostFile {
     fd: OwnedFd,
     stream: bool,
     tty: Option<TtyState>,
+    /// read/write/lseek use the host description's offset (donated stdio).
+    host_offset: bool,
 }
 
 impl HostFile {
@@ -35,7 +37,17 @@ impl HostFile {
         let kind = st.st_mode & libc::S_IFMT;
         let stream = matches!(kind, libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR);
         let is_tty = nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false);
-        Ok(Arc::new(HostFile { fd, stream, tty: is_tty.then(TtyState::default) }))
+        Ok(Arc::new(HostFile { fd, stream, tty: is_tty.then(TtyState::default), host_offset: false }))
+    }
+
+    /// Wrap a donated fd whose file description the host shares (the
+    /// workload's stdio): a regular file is read and written at the host's
+    /// offset, so output appends where the host left off and fds sharing
+    /// the description (2>&1) do not overwrite each other.
+    pub fn new_donated(fd: OwnedFd) -> SysResult<Arc<HostFile>> {
+        let mut f = Arc::into_inner(HostFile::new(fd)?).ok_or(Errno::EIO)?;
+        f.host_offset = !f.stream;
+        Ok(Arc::new(f))
     }
 
     /// The tty state, for the Sentry's job control (None: not a tty).
@@ -86,6 +98,26 @@ impl FileOps for HostFile {
 
     fn is_stream(&self) -> bool {
         self.stream
+    }
+
+    fn read_at_host_offset(&self, buf: &mut [u8]) -> Option<SysResult<usize>> {
+        self.host_offset.then(|| nix::unistd::read(self.fd.as_raw_fd(), buf).map_err(nix_err))
+    }
+
+    fn write_at_host_offset(&self, buf: &[u8]) -> Option<SysResult<usize>> {
+        self.host_offset.then(|| nix::unistd::write(&self.fd, buf).map_err(nix_err))
+    }
+
+    fn seek_host_offset(&self, off: i64, whence: i32) -> Option<SysResult<i64>> {
+        let w = match whence {
+            libc::SEEK_SET => nix::unistd::Whence::SeekSet,
+            libc::SEEK_CUR => nix::unistd::Whence::SeekCur,
+            libc::SEEK_END => nix::unistd::Whence::SeekEnd,
+            libc::SEEK_DATA => nix::unistd::Whence::SeekData,
+            libc::SEEK_HOLE => nix::unistd::Whence::SeekHole,
+            _ => return self.host_offset.then_some(Err(Errno::EINVAL)),
+        };
+        self.host_offset.then(|| nix::unistd::lseek(self.fd.as_raw_fd(), off, w).map_err(nix_err))
     }
 
     fn seek(&self, cur: i64, off: i64, whence: i32) -> SysResult<i64> {
@@ -169,6 +201,33 @@ mod tests {
         fn write(&self, _a: u64, _b: &[u8]) -> SysResult<()> {
             Err(Errno::EFAULT)
         }
+    }
+
+    /// Donated stdio on a regular file shares the host's offset: two Files
+    /// over dups of one description (1 and 2 after 2>&1) append in turn,
+    /// after what the host wrote first.
+    #[test]
+    fn donated_file_shares_host_offset() {
+        use std::io::{Read, Seek, Write};
+        use std::os::fd::AsFd;
+        let mut host = tempfile_in_tmp();
+        host.write_all(b"host:").unwrap();
+        let a = File::new(HostFile::new_donated(host.as_fd().try_clone_to_owned().unwrap()).unwrap(), libc::O_WRONLY, None);
+        let b = File::new(HostFile::new_donated(host.as_fd().try_clone_to_owned().unwrap()).unwrap(), libc::O_WRONLY, None);
+        a.write(b"one,").unwrap();
+        b.write(b"two").unwrap();
+        assert_eq!(a.seek(0, libc::SEEK_CUR), Ok(12));
+        let mut s = String::new();
+        host.rewind().unwrap();
+        host.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "host:one,two");
+    }
+
+    fn tempfile_in_tmp() -> std::fs::File {
+        let p = std::env::temp_dir().join(format!("fs-host-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        f
     }
 
     #[test]
