@@ -83,7 +83,7 @@ pub fn read_iovs(t: &mut Thread, f: &Arc<File>, iovs: &[IoVec], off: Option<i64>
 /// Clip a write of `len` bytes to RLIMIT_FSIZE for regular files: EFBIG
 /// plus SIGXFSZ when nothing fits.
 fn fsize_clip(t: &Thread, f: &File, off: Option<i64>, len: usize) -> SysResult<usize> {
-    let lim = t.task.tg.rlimit(libc::RLIMIT_FSIZE as u32).cur;
+    let lim = t.task.tg.rlimit(libc::RLIMIT_FSIZE).cur;
     if lim == crate::task::RLIM_INFINITY || len == 0 || f.ops().is_stream() {
         return Ok(len);
     }

@@ -40,7 +40,7 @@ pub fn dir_loc(t: &Thread, dirfd: i32, path: &[u8]) -> SysResult<Option<Location
 
 /// The RLIMIT_NOFILE soft limit of the caller.
 pub fn nofile(t: &Thread) -> u64 {
-    t.task.tg.rlimit(libc::RLIMIT_NOFILE as u32).cur
+    t.task.tg.rlimit(libc::RLIMIT_NOFILE).cur
 }
 
 /// Install `f` at the lowest free fd.
