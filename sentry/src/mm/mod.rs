@@ -139,7 +139,9 @@ impl MemoryManager {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, MmState> {
-        self.state.lock().unwrap()
+        // A poisoned lock means a Sentry bug already killed one task; the
+        // state itself is consistent between operations, so carry on.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn allocator(&self) -> &Arc<PageAllocator> {
@@ -616,6 +618,9 @@ impl MmState {
     /// Highest free range of `len` bytes below mmap_base (top-down), else
     /// anywhere above user_lo.
     fn find_gap(&self, len: u64) -> Option<u64> {
+        if len == 0 || len > self.user_hi - self.user_lo {
+            return None;
+        }
         let mut top = self.mmap_base;
         for (_, v) in self.vmas.range(..self.mmap_base).rev() {
             if v.end <= top && top - v.end >= len {
@@ -623,18 +628,18 @@ impl MmState {
             }
             top = top.min(v.start);
         }
-        if top >= self.user_lo + len {
+        if top >= self.user_lo.checked_add(len)? {
             return Some(top - len);
         }
         // Above mmap_base (between the last VMA and the stack).
         let mut lo = self.mmap_base;
         for (_, v) in self.vmas.range(self.mmap_base..) {
-            if v.start >= lo + len {
+            if v.start >= lo.checked_add(len)? {
                 return Some(lo);
             }
             lo = lo.max(v.end);
         }
-        (self.user_hi >= lo + len).then_some(lo)
+        (self.user_hi >= lo.checked_add(len)?).then_some(lo)
     }
 
     /// Split the VMA containing `addr` (if any) so one starts at `addr`.

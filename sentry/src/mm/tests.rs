@@ -189,3 +189,20 @@ fn views_are_independent() {
     assert!(matches!(m.take_ops(v1)[..], [PlatformOp::Unmap { .. }]));
     assert!(matches!(m.take_ops(v2)[..], [PlatformOp::Unmap { .. }]));
 }
+
+/// Regression: mmap of a huge length overflowed in the gap search and
+/// panicked the Sentry (syscall-tests mmap.mmap_bad_fd_and_args).
+#[test]
+fn huge_lengths_are_enomem_not_panics() {
+    let m = mm();
+    for len in [u64::MAX, u64::MAX - 4095, 1 << 63, HI] {
+        assert_eq!(anon(&m, 0, len, RW, false), Err(Errno::ENOMEM), "len {len:#x}");
+        assert!(anon(&m, 0x10000, len, RW, true).is_err());
+        assert!(m.mremap(0x10000, PAGE_SIZE, len, true, None).is_err());
+    }
+    let a = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
+    assert!(m.mremap(a, PAGE_SIZE, u64::MAX - 4095, true, None).is_err());
+    assert!(m.munmap(a, u64::MAX).is_err());
+    assert!(m.mprotect(a, u64::MAX - 10, RW).is_err());
+    assert!(m.madvise_dontneed(a, u64::MAX).is_err());
+}

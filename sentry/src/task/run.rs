@@ -78,7 +78,17 @@ fn run(task: Arc<Task>, regs: Regs, init: Option<InitExec>) {
             eprintln!("runsc-rs: cannot execute the command: {e:?}");
             (code, code << 8, true)
         }
-        _ => t.main_loop(),
+        _ => {
+            // A panic is a Sentry bug; it must not hang the sandbox: the
+            // task's process is killed and the rest goes on.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.main_loop())) {
+                Ok(s) => s,
+                Err(_) => {
+                    tracing::error!(tid = task.tid, "Sentry bug: the task's thread panicked; killing its process");
+                    (0, signal::SIGKILL, true)
+                }
+            }
+        }
     };
     t.mm.detach(t.view);
     let Thread { task, ctx, .. } = t;
