@@ -122,6 +122,19 @@ fn madvise(t: &mut Thread, a: &Args) -> SysResult<u64> {
     if addr % PAGE_SIZE != 0 {
         return Err(Errno::EINVAL);
     }
+    let known = matches!(
+        advice,
+        libc::MADV_DONTNEED | libc::MADV_NORMAL | libc::MADV_RANDOM | libc::MADV_SEQUENTIAL | libc::MADV_WILLNEED | libc::MADV_FREE
+            | libc::MADV_DONTFORK | libc::MADV_DOFORK | libc::MADV_MERGEABLE | libc::MADV_UNMERGEABLE | libc::MADV_HUGEPAGE
+            | libc::MADV_NOHUGEPAGE | libc::MADV_DONTDUMP | libc::MADV_DODUMP
+    );
+    if !known {
+        return Err(Errno::EINVAL);
+    }
+    let len = abi::page_up(len).ok_or(Errno::EINVAL)?;
+    if len != 0 && !t.mm.is_mapped(addr, len) {
+        return Err(Errno::ENOMEM);
+    }
     match advice {
         libc::MADV_DONTNEED => t.mm.madvise_dontneed(addr, len).map(|_| 0),
         libc::MADV_NORMAL | libc::MADV_RANDOM | libc::MADV_SEQUENTIAL | libc::MADV_WILLNEED | libc::MADV_FREE | libc::MADV_DONTFORK
@@ -152,7 +165,12 @@ fn mincore(t: &mut Thread, a: &Args) -> SysResult<u64> {
     Ok(0)
 }
 
-fn mlock(_t: &mut Thread, _a: &Args) -> SysResult<u64> {
+fn mlock(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let start = abi::page_down(a.u64(0));
+    let end = a.u64(0).checked_add(a.u64(1)).and_then(abi::page_up).ok_or(Errno::ENOMEM)?;
+    if end > start && !t.mm.is_mapped(start, end - start) {
+        return Err(Errno::ENOMEM);
+    }
     Ok(0)
 }
 
