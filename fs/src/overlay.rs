@@ -233,11 +233,19 @@ impl OverlayInode {
         Ok(())
     }
 
+    /// Upper entries first (without whiteouts), then lower entries not
+    /// shadowed. Inode numbers are the ones `stat` reports: the lower's
+    /// when the name exists below, else the upper's with bit 62 set.
     fn merged_readdir(&self) -> SysResult<Vec<DirEntry>> {
+        let lower: Vec<DirEntry> = match self.merge_lower() {
+            Some(l) => l.readdir()?,
+            None => Vec::new(),
+        };
+        let lower_ino: HashMap<&[u8], u64> = lower.iter().map(|e| (e.name.as_slice(), e.ino)).collect();
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         if let Some(u) = self.upper() {
-            for e in u.readdir()? {
+            for mut e in u.readdir()? {
                 seen.insert(e.name.clone());
                 if e.kind == libc::DT_CHR {
                     if let Ok(c) = u.lookup(&e.name) {
@@ -246,14 +254,16 @@ impl OverlayInode {
                         }
                     }
                 }
+                e.ino = match lower_ino.get(e.name.as_slice()) {
+                    Some(&ino) => ino,
+                    None => e.ino | (1 << 62),
+                };
                 out.push(e);
             }
         }
-        if let Some(l) = self.merge_lower() {
-            for e in l.readdir()? {
-                if !seen.contains(&e.name) {
-                    out.push(e);
-                }
+        for e in lower {
+            if !seen.contains(&e.name) {
+                out.push(e);
             }
         }
         Ok(out)

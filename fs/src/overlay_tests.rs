@@ -120,3 +120,21 @@ fn fstat_and_stat_agree_on_dev_and_ino() {
         assert_eq!((st.dev, st.ino), (fst.dev, fst.ino), "{}", String::from_utf8_lossy(path));
     }
 }
+
+#[test]
+fn readdir_inode_numbers_match_stat() {
+    let (vfs, ctx, _upper, _lower) = setup();
+    // One lower-only, one copied-up, one upper-only entry.
+    vfs.chmod(&ctx, None, b"/etc/passwd", 0o600, 0).unwrap();
+    vfs.mkdir(&ctx, None, b"/etc/new", 0o755).unwrap();
+    let d = vfs.open(&ctx, None, b"/etc", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+    for (ino, _, _, name) in crate::dirent::decode(&d.getdents64(8192).unwrap()) {
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let mut p = b"/etc/".to_vec();
+        p.extend_from_slice(&name);
+        let st = vfs.stat(&ctx, None, &p, libc::AT_SYMLINK_NOFOLLOW).unwrap();
+        assert_eq!(ino, st.ino, "{}", String::from_utf8_lossy(&name));
+    }
+}
