@@ -380,3 +380,15 @@ fn fifo_in_tmpfs() {
     vfs.mknod(&ctx, None, b"/c", libc::S_IFCHR | 0o666, crate::device::makedev(1, 3)).unwrap();
     assert_eq!(vfs.open(&ctx, None, b"/c", RW, 0).err(), Some(Errno::ENXIO));
 }
+
+/// syscall-tests dirs.rmdir_of_cwd: creating in a removed cwd is ENOENT.
+#[test]
+fn no_creation_in_a_removed_directory() {
+    let (vfs, ctx) = setup();
+    vfs.mkdir(&ctx, None, b"/gone", 0o755).unwrap();
+    let mut c2 = ctx.clone();
+    c2.cwd = vfs.lookup(&ctx, None, b"/gone", 0).unwrap();
+    vfs.rmdir(&ctx, None, b"/gone").unwrap();
+    assert_eq!(vfs.open(&c2, None, b"new", libc::O_CREAT | libc::O_WRONLY, 0o644).err(), Some(Errno::ENOENT));
+    assert_eq!(vfs.mkdir(&c2, None, b"d", 0o755), Err(Errno::ENOENT));
+}

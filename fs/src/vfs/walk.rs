@@ -173,6 +173,11 @@ impl Vfs {
         if !is_dir(&st) {
             return Err(Errno::ENOTDIR);
         }
+        // Nothing can be created in (or looked up below) a removed
+        // directory, e.g. a cwd that was rmdir'ed.
+        if cur.dentry.is_deleted() {
+            return Err(Errno::ENOENT);
+        }
         if last.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
