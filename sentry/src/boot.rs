@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
-use abi::Errno;
+use abi::{Errno, SysResult};
 use fs::creds::Creds;
 use fs::file::File;
 use fs::inode::Filesystem;
@@ -124,6 +124,16 @@ fn mount_proc(k: &Arc<Kernel>) -> Result<(), BootError> {
     Ok(())
 }
 
+/// /dev/tty when the workload's stdio is a terminal: opening it gives the
+/// same terminal (and its job-control state).
+struct ControllingTty(Arc<fs::host::HostFile>);
+
+impl fs::device::CharDevice for ControllingTty {
+    fn open(&self, _ctx: &fs::vfs::Context, _flags: i32) -> SysResult<Arc<dyn fs::file::FileOps>> {
+        Ok(self.0.clone())
+    }
+}
+
 /// Resolve a command name through PATH inside the sandbox.
 fn resolve_command(vfs: &Vfs, ctx: &fs::vfs::Context, argv0: &[u8], env: &[Vec<u8>]) -> Vec<u8> {
     if argv0.contains(&b'/') {
@@ -163,11 +173,23 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     let cwd = vfs.lookup(&ctx, None, &cfg.cwd, 0).map_err(fs_err("the working directory"))?;
     let fsctx = Arc::new(Mutex::new(FsContext { root: vfs.root(), cwd, umask: 0o022 }));
     let files = FdTable::new();
+    let mut terminal: Option<Arc<fs::host::HostFile>> = None;
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
         let host = fs::host::HostFile::new_donated(fd).map_err(fs_err("stdio"))?;
+        if let Some(tty) = host.tty() {
+            if terminal.is_none() {
+                // The first process's session owns the terminal.
+                tty.set_controlling(1, 1);
+                terminal = Some(host.clone());
+            }
+        }
         let flags = libc::O_RDWR;
         let file = File::new(host, flags, None);
         files.install_at(i as i32, file, false, u64::MAX).map_err(fs_err("stdio"))?;
+    }
+    if let Some(t) = terminal {
+        // /dev/tty: the sandbox's one terminal, its stdio tty.
+        fs::devfs::register_devices(&vfs, Some(Arc::new(ControllingTty(t))));
     }
     let (lo, hi) = platform.user_range();
     let mm = Arc::new(MemoryManager::new(pages, lo, hi));
