@@ -10,6 +10,7 @@
 //!   is a set of page tables over the memory file as guest-physical memory.
 
 pub mod memfile;
+pub mod kvm;
 pub mod ptrace;
 
 use std::sync::Arc;

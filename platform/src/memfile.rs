@@ -62,6 +62,12 @@ impl MemoryFile {
         self.fd.as_fd()
     }
 
+    /// Base of the Sentry's mapping of the whole file (for platforms that
+    /// hand it to the host kernel, e.g. as KVM guest memory).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.base
+    }
+
     /// Size of the file in bytes.
     pub fn size(&self) -> u64 {
         self.size

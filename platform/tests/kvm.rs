@@ -1,0 +1,455 @@
+//! The KVM platform end to end: vCPUs running the same tiny hand-assembled
+//! code pages as tests/ptrace.rs. Every test skips (with a message) when
+//! /dev/kvm is missing or unusable.
+
+use std::sync::{mpsc, Arc};
+
+use platform::kvm::{initial_regs, Kvm};
+use platform::{Access, Context, Event, MemoryFile, Platform, PlatformError, Prot};
+
+const CODE: u64 = 0x40_0000;
+const DATA: u64 = 0x50_0000;
+const CODE_OFF: u64 = 0;
+const DATA_OFF: u64 = 0x1000;
+const PAGE: u64 = 4096;
+
+const READ: Access = Access { read: true, write: false, exec: false };
+const WRITE: Access = Access { read: false, write: true, exec: false };
+const EXEC: Access = Access { read: false, write: false, exec: true };
+
+fn setup() -> Option<(Arc<MemoryFile>, Kvm)> {
+    if !std::path::Path::new("/dev/kvm").exists() {
+        eprintln!("SKIPPED: /dev/kvm does not exist");
+        return None;
+    }
+    let mem = Arc::new(MemoryFile::new(1 << 24).unwrap());
+    match Kvm::new(mem.clone()) {
+        Ok(p) => Some((mem, p)),
+        Err(PlatformError::Host("open /dev/kvm", e)) => {
+            eprintln!("SKIPPED: cannot open /dev/kvm: {e}");
+            None
+        }
+        Err(e) => panic!("KVM platform: {e}"),
+    }
+}
+
+/// A context with `code` at CODE (R|X), about to run it.
+fn with_code(mem: &MemoryFile, p: &Kvm, code: &[u8]) -> (Box<dyn Context>, platform::Regs) {
+    mem.write(CODE_OFF, code);
+    let mut ctx = p.new_context().unwrap();
+    ctx.map(CODE, PAGE, Prot::READ | Prot::EXEC, CODE_OFF).unwrap();
+    (ctx, initial_regs(CODE, 0))
+}
+
+fn read_u64(mem: &MemoryFile, off: u64) -> u64 {
+    let mut b = [0u8; 8];
+    mem.read(off, &mut b);
+    u64::from_le_bytes(b)
+}
+
+#[test]
+fn name_and_range() {
+    let Some((_mem, p)) = setup() else { return };
+    assert_eq!(p.name(), "kvm");
+    let (lo, hi) = p.user_range();
+    assert!(lo > 0 && hi <= 0x7fff_ffff_f000 && hi > 0x7000_0000_0000);
+}
+
+#[test]
+fn syscalls_are_intercepted_and_results_returned() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0xb8, 39, 0, 0, 0,       // mov eax, 39 (getpid)
+        0x0f, 0x05,              // syscall
+        0x48, 0x89, 0xc7,        // mov rdi, rax
+        0xb8, 60, 0, 0, 0,       // mov eax, 60 (exit)
+        0x0f, 0x05,              // syscall
+        0xb8, 231, 0, 0, 0,      // mov eax, 231 (exit_group)
+        0x0f, 0x05,              // syscall
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    regs.rsp = 0x7777_0000;
+    regs.r11 = 0x1111;
+    regs.rbx = 0xb0b0;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 39);
+    assert_eq!(regs.rip, CODE + 7);
+    assert_eq!(regs.rcx, CODE + 7, "rcx as SYSCALL set it");
+    assert_eq!(regs.r11, regs.eflags, "r11 as SYSCALL set it");
+    assert_eq!(regs.eflags & 0x200, 0x200, "user flags have IF");
+    assert_eq!((regs.rsp, regs.rbx, regs.cs, regs.ss), (0x7777_0000, 0xb0b0, 0x33, 0x2b));
+    regs.rax = 1234;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 60);
+    assert_eq!(regs.rdi, 1234);
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 231);
+    assert_eq!(regs.rip, CODE + code.len() as u64);
+}
+
+#[test]
+fn modified_rcx_r11_and_flags_are_honoured() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x0f, 0x05,             // 0: syscall
+        0x48, 0x89, 0xcf,       // 2: mov rdi, rcx
+        0x4c, 0x89, 0xde,       // mov rsi, r11
+        0x9c,                   // pushfq
+        0x5a,                   // pop rdx
+        0x0f, 0x05,             // syscall
+    ];
+    mem.write(DATA_OFF, &[0; 16]);
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF).unwrap();
+    regs.rsp = DATA + PAGE;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    regs.rcx = 0xaaaa;
+    regs.r11 = 0xbbbb;
+    regs.eflags = 0x3202 | 0x1 | 0x4000; // CF, plus IOPL 3 and NT (dropped)
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!((regs.rdi, regs.rsi), (0xaaaa, 0xbbbb));
+    assert_eq!(regs.rdx & 0x7fff, 0x203, "CF and IF kept, IOPL and NT not");
+}
+
+#[test]
+fn faults_then_map_then_shared_memory() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x50, 0x00, // mov rax, [0x500000]
+        0x48, 0x89, 0xc7,                               // mov rdi, rax
+        0x48, 0xf7, 0xd7,                               // not rdi
+        0x48, 0x89, 0x3c, 0x25, 0x08, 0x00, 0x50, 0x00, // mov [0x500008], rdi
+        0xb8, 1, 0, 0, 0,                               // mov eax, 1
+        0x0f, 0x05,                                     // syscall
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let v = 0xdead_beef_cafe_f00du64;
+    mem.write(DATA_OFF, &v.to_le_bytes());
+    regs.rbx = 77;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: DATA, access: READ });
+    assert_eq!(regs.rip, CODE, "registers are at the faulting instruction");
+    assert_eq!(regs.rbx, 77);
+    assert_eq!(regs.orig_rax, u64::MAX);
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF).unwrap();
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 1);
+    assert_eq!(regs.rdi, !v, "the workload read what the Sentry wrote");
+    assert_eq!(read_u64(&mem, DATA_OFF + 8), !v, "the Sentry sees what the workload wrote");
+}
+
+#[test]
+fn write_to_unmapped_page_is_a_write_fault() {
+    let Some((mem, p)) = setup() else { return };
+    let code = [0x48, 0x89, 0x3c, 0x25, 0x00, 0x00, 0x50, 0x00]; // mov [0x500000], rdi
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Fault { addr: DATA, access: WRITE });
+}
+
+#[test]
+fn protect_and_unmap_fault() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x48, 0x89, 0x3c, 0x25, 0x00, 0x00, 0x50, 0x00, // 0: mov [0x500000], rdi
+        0xb8, 1, 0, 0, 0,                               // mov eax, 1
+        0x0f, 0x05,                                     // syscall
+        0xeb, 0xef,                                     // jmp 0
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF).unwrap();
+    ctx.map(DATA + 2 * PAGE, PAGE, Prot::READ | Prot::WRITE, DATA_OFF + PAGE).unwrap();
+    regs.rdi = 7;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(read_u64(&mem, DATA_OFF), 7);
+
+    ctx.protect(DATA, 3 * PAGE, Prot::READ).unwrap();
+    regs.rdi = 8;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: DATA, access: WRITE });
+    assert_eq!(regs.rip, CODE);
+    assert_eq!(read_u64(&mem, DATA_OFF), 7);
+
+    ctx.protect(DATA, 3 * PAGE, Prot::READ | Prot::WRITE).unwrap();
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(read_u64(&mem, DATA_OFF), 8);
+
+    ctx.unmap(DATA, 3 * PAGE).unwrap();
+    regs.rdi = 9;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Fault { addr: DATA, access: WRITE });
+    // Remapped elsewhere in the file: the stale translation must be gone.
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF + 2 * PAGE).unwrap();
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(read_u64(&mem, DATA_OFF + 2 * PAGE), 9);
+    assert_eq!(read_u64(&mem, DATA_OFF), 8);
+    // Remap a present page without unmapping first.
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF + 3 * PAGE).unwrap();
+    regs.rdi = 10;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(read_u64(&mem, DATA_OFF + 3 * PAGE), 10);
+    assert_eq!(read_u64(&mem, DATA_OFF + 2 * PAGE), 9);
+    ctx.unmap(0x1000_0000, 16 * PAGE).unwrap();
+    ctx.protect(0x1000_0000, 16 * PAGE, Prot::READ).unwrap();
+}
+
+#[test]
+fn exceptions_and_exec_faults() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0xcc,                   // 0: int3
+        0x0f, 0x0b,             // 1: ud2
+        0x31, 0xc9,             // 3: xor ecx, ecx
+        0xf7, 0xf1,             // 5: div ecx
+        0xf4,                   // 7: hlt (privileged: #GP)
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGTRAP, code: 0x80, addr: 0 });
+    assert_eq!(regs.rip, CODE + 1, "int3 reports the next instruction");
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGILL, code: 2, addr: CODE + 1 });
+    assert_eq!(regs.rip, CODE + 1);
+    regs.rip = CODE + 3;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGFPE, code: 1, addr: CODE + 5 });
+    assert_eq!(regs.rip, CODE + 5);
+    regs.rip = CODE + 7;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGSEGV, code: 0x80, addr: 0 });
+    assert_eq!(regs.rip, CODE + 7);
+    // Jump to nowhere: an exec fault.
+    regs.rip = 0x60_0000;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: 0x60_0000, access: EXEC });
+    // Code mapped without EXEC: an exec fault on a present page.
+    ctx.map(0x60_0000, PAGE, Prot::READ, CODE_OFF).unwrap();
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: 0x60_0000, access: EXEC });
+    ctx.protect(0x60_0000, PAGE, Prot::READ | Prot::EXEC).unwrap();
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert!(matches!(ev, Event::Exception { signo: libc::SIGTRAP, .. }), "{ev:?}");
+    assert_eq!(regs.rip, 0x60_0001);
+    // Kernel and non-canonical addresses are not the workload's.
+    regs.rip = 0xffff_ff80_0000_1000;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGSEGV, code: 0x80, addr: 0 });
+    regs.rip = 0x60_0000;
+    regs.rsp = 0x8000_0000_0000;
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Exception { signo: libc::SIGSEGV, code: 0x80, addr: 0 });
+}
+
+#[test]
+fn kernel_half_is_not_reachable_from_user_mode() {
+    let Some((mem, p)) = setup() else { return };
+    // mov rax, [0xffffff8000001000]  (the stub page)
+    let code = [0x48, 0xa1, 0x00, 0x10, 0x00, 0x00, 0x80, 0xff, 0xff, 0xff];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: 0xffff_ff80_0000_1000, access: READ });
+}
+
+#[test]
+fn interrupter_wakes_a_spinning_context() {
+    let Some((mem, p)) = setup() else { return };
+    let mut code = vec![0xeb, 0xfe]; // 0: jmp .
+    code.resize(0x10, 0x90);
+    code.extend([0xb8, 39, 0, 0, 0, 0x0f, 0x05]); // 0x10: mov eax, 39; syscall
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let intr = ctx.interrupter();
+    let (go, rx) = mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        while rx.recv().is_ok() {
+            intr.interrupt();
+        }
+    });
+    for _ in 0..3 {
+        go.send(()).unwrap();
+        assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Interrupted);
+        assert_eq!(regs.rip, CODE, "still in the loop");
+    }
+    regs.rip = CODE + 0x10;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 39);
+    drop(go);
+    t.join().unwrap();
+}
+
+#[test]
+fn interrupt_before_switch_is_kept_and_harmless_after_drop() {
+    let Some((mem, p)) = setup() else { return };
+    let code = [0xb8, 39, 0, 0, 0, 0x0f, 0x05]; // mov eax, 39; syscall
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let intr = ctx.interrupter();
+    intr.interrupt();
+    ctx.map(DATA, PAGE, Prot::READ, DATA_OFF).unwrap();
+    let before = regs;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Interrupted);
+    assert_eq!((regs.rip, regs.rsp, regs.rax), (before.rip, before.rsp, before.rax), "nothing ran");
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.orig_rax, 39);
+    drop(ctx);
+    intr.interrupt();
+    intr.interrupt();
+    // A new context (reusing the pooled vCPU) is not interrupted by the old
+    // interrupter.
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    intr.interrupt();
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+}
+
+#[test]
+fn fp_state_round_trips() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x66, 0x48, 0x0f, 0x7e, 0xc7,   // movq rdi, xmm0
+        0x66, 0x48, 0x0f, 0x6e, 0xce,   // movq xmm1, rsi
+        0xb8, 1, 0, 0, 0,               // mov eax, 1
+        0x0f, 0x05,                     // syscall
+        0xc5, 0xfc, 0x57, 0xc0,         // vxorps ymm0, ymm0, ymm0 (AVX enabled?)
+        0x0f, 0x05,                     // syscall
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    let mut fp = ctx.get_fpstate().unwrap();
+    assert_eq!(u16::from_le_bytes([fp.0[0], fp.0[1]]), 0x37f);
+    assert_eq!(u32::from_le_bytes(fp.0[24..28].try_into().unwrap()), 0x1f80);
+    fp.0[160..168].copy_from_slice(&0x1111_2222_3333_4444u64.to_le_bytes()); // xmm0
+    ctx.set_fpstate(&fp).unwrap();
+    regs.rsi = 0x5555_6666_7777_8888;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.rdi, 0x1111_2222_3333_4444);
+    let fp = ctx.get_fpstate().unwrap();
+    assert_eq!(&fp.0[176..184], &0x5555_6666_7777_8888u64.to_le_bytes()); // xmm1
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall, "AVX works in the guest");
+    assert_eq!(&ctx.get_fpstate().unwrap().0[160..176], &[0; 16]);
+}
+
+#[test]
+fn fs_base_is_honoured() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x64, 0x48, 0x8b, 0x3c, 0x25, 0, 0, 0, 0, // 0: mov rdi, fs:[0]
+        0x65, 0x48, 0x8b, 0x34, 0x25, 0, 0, 0, 0, // mov rsi, gs:[0]
+        0x0f, 0x05,                               // syscall
+        0xeb, 0xea,                               // jmp 0
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    ctx.map(DATA, 2 * PAGE, Prot::READ, DATA_OFF).unwrap();
+    mem.write(DATA_OFF, &11u64.to_le_bytes());
+    mem.write(DATA_OFF + 8, &22u64.to_le_bytes());
+    mem.write(DATA_OFF + PAGE, &33u64.to_le_bytes());
+    regs.fs_base = DATA;
+    regs.gs_base = DATA + 8;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!((regs.rdi, regs.rsi), (11, 22));
+    assert_eq!((regs.fs_base, regs.gs_base), (DATA, DATA + 8));
+    regs.fs_base = DATA + PAGE; // arch_prctl(ARCH_SET_FS)
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Syscall, "at rip {:#x}", regs.rip);
+    assert_eq!((regs.rdi, regs.rsi), (33, 22));
+    regs.fs_base = 0x60_0000; // unmapped
+    let ev = ctx.switch(&mut regs).unwrap();
+    assert_eq!(ev, Event::Fault { addr: 0x60_0000, access: READ });
+}
+
+#[test]
+fn two_contexts_on_two_threads() {
+    let Some((mem, p)) = setup() else { return };
+    let p = Arc::new(p);
+    #[rustfmt::skip]
+    let code = [
+        0x48, 0x89, 0xc7,   // 0: mov rdi, rax
+        0xb8, 39, 0, 0, 0,  // mov eax, 39
+        0x0f, 0x05,         // syscall
+        0xeb, 0xf4,         // jmp 0
+    ];
+    mem.write(CODE_OFF, &code);
+    let threads: Vec<_> = (0..2u64)
+        .map(|n| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut ctx = p.new_context().unwrap();
+                ctx.map(CODE, PAGE, Prot::READ | Prot::EXEC, CODE_OFF).unwrap();
+                let mut regs = initial_regs(CODE, 0);
+                for i in 0..2000u64 {
+                    let v = (n << 32) | i;
+                    regs.rax = v;
+                    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+                    assert_eq!(regs.rdi, v);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn address_spaces_are_separate() {
+    let Some((mem, p)) = setup() else { return };
+    // mov rdi, [0x500000]; syscall
+    let code = [0x48, 0x8b, 0x3c, 0x25, 0x00, 0x00, 0x50, 0x00, 0x0f, 0x05];
+    mem.write(DATA_OFF, &1u64.to_le_bytes());
+    mem.write(DATA_OFF + PAGE, &2u64.to_le_bytes());
+    let (mut a, mut ra) = with_code(&mem, &p, &code);
+    let (mut b, mut rb) = with_code(&mem, &p, &code);
+    a.map(DATA, PAGE, Prot::READ, DATA_OFF).unwrap();
+    b.map(DATA, PAGE, Prot::READ, DATA_OFF + PAGE).unwrap();
+    assert_eq!(a.switch(&mut ra).unwrap(), Event::Syscall);
+    assert_eq!(b.switch(&mut rb).unwrap(), Event::Syscall);
+    assert_eq!((ra.rdi, rb.rdi), (1, 2));
+}
+
+#[test]
+fn ranges_outside_user_space_are_refused() {
+    let Some((_mem, p)) = setup() else { return };
+    let (_, hi) = p.user_range();
+    let mut ctx = p.new_context().unwrap();
+    for (addr, len) in [(hi, PAGE), (hi - PAGE, 2 * PAGE), (0, PAGE), (CODE + 1, PAGE), (u64::MAX - PAGE + 1, PAGE)] {
+        assert!(matches!(ctx.map(addr, len, Prot::READ, 0), Err(PlatformError::BadRange(..))), "{addr:#x}+{len:#x}");
+    }
+    ctx.map(hi - PAGE, PAGE, Prot::READ, 0).unwrap();
+    assert!(ctx.map(CODE, PAGE, Prot::READ, 1 << 24).is_err());
+}
+
+#[test]
+fn many_contexts_reuse_vcpus() {
+    let Some((mem, p)) = setup() else { return };
+    let code = [0xb8, 39, 0, 0, 0, 0x0f, 0x05]; // mov eax, 39; syscall
+    for _ in 0..50 {
+        let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+        assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    }
+}
+
+#[test]
+fn mxcsr_seen_by_the_guest_matches_fp_state() {
+    let Some((mem, p)) = setup() else { return };
+    #[rustfmt::skip]
+    let code = [
+        0x0f, 0xae, 0x5c, 0x24, 0xf8,   // stmxcsr [rsp-8]
+        0x8b, 0x7c, 0x24, 0xf8,         // mov edi, [rsp-8]
+        0x0f, 0x05,                     // syscall
+    ];
+    let (mut ctx, mut regs) = with_code(&mem, &p, &code);
+    ctx.map(DATA, PAGE, Prot::READ | Prot::WRITE, DATA_OFF).unwrap();
+    regs.rsp = DATA + PAGE;
+    let fp = ctx.get_fpstate().unwrap();
+    assert_eq!(u32::from_le_bytes(fp.0[24..28].try_into().unwrap()), 0x1f80, "reported MXCSR");
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.rdi, 0x1f80, "MXCSR in the guest");
+    let mut fp = ctx.get_fpstate().unwrap();
+    fp.0[24..28].copy_from_slice(&0x1f00u32.to_le_bytes()); // unmask SSE exceptions
+    ctx.set_fpstate(&fp).unwrap();
+    regs.rip = CODE;
+    assert_eq!(ctx.switch(&mut regs).unwrap(), Event::Syscall);
+    assert_eq!(regs.rdi, 0x1f00, "set_fpstate reached the guest");
+    assert_eq!(&ctx.get_fpstate().unwrap().0[24..28], &0x1f00u32.to_le_bytes());
+}
