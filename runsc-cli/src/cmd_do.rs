@@ -38,7 +38,7 @@ fn dup_stdio() -> Result<Vec<OwnedFd>> {
 pub fn run(cli: &Cli, a: &DoArgs) -> Result<i32> {
     let platform = match cli.platform {
         PlatformArg::Ptrace => PlatformKind::Ptrace,
-        PlatformArg::Kvm => bail!("the kvm platform is not implemented yet (use --platform ptrace)"),
+        PlatformArg::Kvm => PlatformKind::Kvm,
     };
     if cli.network != "none" {
         bail!("--network={} is not supported yet (only none)", cli.network);

@@ -28,6 +28,7 @@ pub const MEMORY_FILE_SIZE: u64 = 16 << 30;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlatformKind {
     Ptrace,
+    Kvm,
 }
 
 /// What to run and how.
@@ -162,6 +163,7 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     let mem = Arc::new(MemoryFile::new(MEMORY_FILE_SIZE)?);
     let platform: Arc<dyn Platform> = match cfg.platform {
         PlatformKind::Ptrace => Arc::new(platform::ptrace::Ptrace::new(mem.clone())?),
+        PlatformKind::Kvm => Arc::new(platform::kvm::Kvm::new(mem.clone())?),
     };
     let pages = Arc::new(PageAllocator::new(mem));
     let vfs = build_vfs(&cfg)?;
