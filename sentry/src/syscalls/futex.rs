@@ -26,6 +26,9 @@ fn futex(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let (addr, op, val) = (a.u64(0), a.i32(1), a.u32(2));
     let private = op & FUTEX_PRIVATE_FLAG != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
+        return Err(Errno::ENOSYS);
+    }
     let k = t.task.k.clone();
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {

@@ -24,7 +24,13 @@ pub static ENTRIES: &[Entry] = &[
 ];
 
 fn brk(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    Ok(t.mm.brk(a.u64(0)))
+    let limit = t.task.tg.rlimit(libc::RLIMIT_AS as u32).cur;
+    let cur = t.mm.brk(0);
+    let want = a.u64(0);
+    if limit != crate::task::RLIM_INFINITY && want > cur && t.mm.vm_size().saturating_add(want - cur) > limit {
+        return Ok(cur);
+    }
+    Ok(t.mm.brk(want))
 }
 
 fn mmap(t: &mut Thread, a: &Args) -> SysResult<u64> {
@@ -78,6 +84,10 @@ fn mmap(t: &mut Thread, a: &Args) -> SysResult<u64> {
             Backing::File { file: FileMapping::new(file, path)?, offset: off }
         }
     };
+    let limit = t.task.tg.rlimit(libc::RLIMIT_AS as u32).cur;
+    if limit != crate::task::RLIM_INFINITY && t.mm.vm_size().saturating_add(abi::page_up(len).unwrap_or(u64::MAX)) > limit {
+        return Err(Errno::ENOMEM);
+    }
     t.mm.mmap(MmapRequest {
         addr,
         len,

@@ -168,7 +168,7 @@ fn wait4(t: &mut Thread, a: &Args) -> SysResult<u64> {
                 t.mm.write_obj(a.u64(1), &w.status)?;
             }
             if a.u64(3) != 0 {
-                t.mm.copy_out(a.u64(3), &[0u8; 144])?;
+                t.mm.write_obj(a.u64(3), &rusage(&w))?;
             }
             Ok(w.pid as u64)
         }
@@ -203,9 +203,19 @@ fn waitid(t: &mut Thread, a: &Args) -> SysResult<u64> {
         t.mm.write_obj(infop, &info)?;
     }
     if a.u64(4) != 0 {
-        t.mm.copy_out(a.u64(4), &[0u8; 144])?;
+        let ru = r.map(|w| rusage(&w)).unwrap_or([0i64; 18]);
+        t.mm.write_obj(a.u64(4), &ru)?;
     }
     Ok(0)
+}
+
+/// `struct rusage` of a reaped child: CPU time and maximum RSS.
+fn rusage(w: &wait::WaitInfo) -> [i64; 18] {
+    let mut r = [0i64; 18];
+    r[0] = (w.cpu_ns / 1_000_000_000) as i64;
+    r[1] = ((w.cpu_ns % 1_000_000_000) / 1000) as i64;
+    r[4] = w.maxrss_kb as i64;
+    r
 }
 
 fn set_tid_address(t: &mut Thread, a: &Args) -> SysResult<u64> {
@@ -251,6 +261,9 @@ fn setsid(t: &mut Thread, _: &Args) -> SysResult<u64> {
 
 fn setpgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let me = t.task.tg.tgid;
+    if a.i32(0) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let pid = pid_or_self(t, a.i32(0));
     let pgid = a.i32(1);
     if pgid < 0 {

@@ -248,7 +248,9 @@ fn kill(t: &mut Thread, a: &Args) -> SysResult<u64> {
         let p = k.procs();
         match pid {
             p_ if p_ > 0 => {
-                let tgid = p.tasks.get(&p_).map(|x| x.tg.tgid).ok_or(Errno::ESRCH)?;
+                // A zombie still exists: signalling it succeeds (and does
+                // nothing).
+                let tgid = p.tasks.get(&p_).map(|x| x.tg.tgid).or_else(|| p.state.contains_key(&p_).then_some(p_)).ok_or(Errno::ESRCH)?;
                 vec![tgid]
             }
             0 => p.pgrp_members(p.st(me).map(|s| s.pgid).unwrap_or(0)),
@@ -265,6 +267,10 @@ fn kill(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let mut denied = false;
     for tgid in targets {
         let Some(tg) = k.procs().groups.get(&tgid).cloned() else { continue };
+        if k.procs().st(tgid).is_some_and(|s| s.zombie.is_some()) {
+            sent += 1;
+            continue;
+        }
         if !may_signal(t, &tg, sig) {
             denied = true;
             continue;

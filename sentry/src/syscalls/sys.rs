@@ -14,7 +14,7 @@ pub static ENTRIES: &[Entry] = &[
     sc!(SYS_sysinfo, sysinfo),
     sc!(SYS_getrandom, getrandom),
     sc!(SYS_arch_prctl, arch_prctl, "ARCH_SET_FS/GET_FS/SET_GS/GET_GS; CPUID faulting not supported"),
-    sc!(SYS_prctl, prctl, "NAME, PDEATHSIG, NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CHILD_SUBREAPER(accepted), capability queries"),
+    sc!(SYS_prctl, prctl, "NAME, PDEATHSIG, NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CHILD_SUBREAPER, TIMERSLACK, CAPBSET_READ/DROP"),
     sc!(SYS_getrlimit, getrlimit),
     sc!(SYS_setrlimit, setrlimit, "limits are recorded; NOFILE, STACK, FSIZE are enforced"),
     sc!(SYS_prlimit64, prlimit64),
@@ -35,15 +35,22 @@ pub static ENTRIES: &[Entry] = &[
     sc!(SYS_getgroups, getgroups),
     sc!(SYS_setgroups, setgroups),
     sc!(SYS_sched_yield, sched_yield),
-    sc!(SYS_sched_getaffinity, sched_getaffinity, "every CPU of the host is reported"),
-    sc!(SYS_sched_setaffinity, sched_setaffinity, "accepted, not applied"),
-    sc!(SYS_getcpu, getcpu, "always CPU 0, node 0"),
+    sc!(SYS_sched_getaffinity, sched_getaffinity, "masks are recorded per task, not applied to host threads"),
+    sc!(SYS_sched_setaffinity, sched_setaffinity, "masks are recorded per task, not applied to host threads"),
+    sc!(SYS_getcpu, getcpu, "the lowest CPU of the affinity mask, node 0"),
+    sc!(SYS_sched_getscheduler, sched_getscheduler, "always SCHED_OTHER"),
+    sc!(SYS_sched_setscheduler, sched_setscheduler, "SCHED_OTHER/BATCH/IDLE accepted; real-time policies EPERM"),
+    sc!(SYS_sched_getparam, sched_getparam),
+    sc!(SYS_sched_setparam, sched_setparam),
+    sc!(SYS_sched_get_priority_max, sched_get_priority_max),
+    sc!(SYS_sched_get_priority_min, sched_get_priority_min),
+    sc!(SYS_sched_rr_get_interval, sched_rr_get_interval),
     sc!(SYS_getpriority, getpriority, "nice values are recorded, not applied"),
     sc!(SYS_setpriority, setpriority, "nice values are recorded, not applied"),
     sc!(SYS_sethostname, sethostname),
     sc!(SYS_setdomainname, setdomainname),
     sc!(SYS_getrusage, getrusage, "only CPU times are filled in"),
-    sc!(SYS_personality, personality, "only PER_LINUX"),
+    sc!(SYS_personality, personality, "only the PER_LINUX domain; flags are recorded"),
     sc!(SYS_capget, capget, "root has the full set, others none"),
 ];
 
@@ -95,7 +102,7 @@ fn sysinfo(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let used = t.task.k.pages.used_bytes();
     let procs = t.task.k.procs().tasks.len() as u16;
     let s = Sysinfo {
-        uptime: t.task.k.boot.elapsed().as_secs() as i64 + 1,
+        uptime: super::time::clock_now(t, libc::CLOCK_BOOTTIME)?.as_secs() as i64,
         totalram: total,
         freeram: total.saturating_sub(used),
         procs,
@@ -176,7 +183,12 @@ fn prctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
             t.task.tg.no_new_privs.store(true, Ordering::SeqCst);
             Ok(0)
         }
-        libc::PR_GET_NO_NEW_PRIVS => Ok(t.task.tg.no_new_privs.load(Ordering::SeqCst) as u64),
+        libc::PR_GET_NO_NEW_PRIVS => {
+            if a.u64(1) != 0 || a.u64(2) != 0 || a.u64(3) != 0 || a.u64(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.task.tg.no_new_privs.load(Ordering::SeqCst) as u64)
+        }
         libc::PR_SET_DUMPABLE => {
             if a.u64(1) > 1 {
                 return Err(Errno::EINVAL);
@@ -185,9 +197,45 @@ fn prctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
             Ok(0)
         }
         libc::PR_GET_DUMPABLE => Ok(t.task.tg.dumpable.load(Ordering::SeqCst) as u64),
-        libc::PR_SET_KEEPCAPS | libc::PR_SET_CHILD_SUBREAPER => Ok(0),
-        libc::PR_GET_KEEPCAPS | libc::PR_GET_CHILD_SUBREAPER => Ok(0),
-        libc::PR_CAPBSET_READ => Ok(u64::from(a.u64(1) <= 40)),
+        libc::PR_SET_KEEPCAPS => {
+            if a.u64(1) > 1 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
+        libc::PR_GET_KEEPCAPS => Ok(0),
+        libc::PR_SET_CHILD_SUBREAPER => {
+            t.task.tg.subreaper.store(a.u64(1) != 0, Ordering::SeqCst);
+            Ok(0)
+        }
+        libc::PR_GET_CHILD_SUBREAPER => {
+            t.mm.write_obj(a.u64(1), &(t.task.tg.subreaper.load(Ordering::SeqCst) as i32))?;
+            Ok(0)
+        }
+        libc::PR_CAPBSET_READ => {
+            let cap = a.u64(1);
+            if cap > crate::task::CAP_LAST_CAP as u64 {
+                return Err(Errno::EINVAL);
+            }
+            Ok((t.task.tg.capbset.load(Ordering::SeqCst) >> cap) & 1)
+        }
+        libc::PR_CAPBSET_DROP => {
+            let cap = a.u64(1);
+            if cap > crate::task::CAP_LAST_CAP as u64 {
+                return Err(Errno::EINVAL);
+            }
+            if t.task.tg.creds().euid != 0 {
+                return Err(Errno::EPERM);
+            }
+            t.task.tg.capbset.fetch_and(!(1u64 << cap), Ordering::SeqCst);
+            Ok(0)
+        }
+        libc::PR_SET_TIMERSLACK => {
+            let v = a.u64(1);
+            t.task.timerslack.store(if v == 0 { 50_000 } else { v }, Ordering::Relaxed);
+            Ok(0)
+        }
+        libc::PR_GET_TIMERSLACK => Ok(t.task.timerslack.load(Ordering::Relaxed)),
         libc::PR_GET_SECCOMP => Ok(0),
         _ => Err(Errno::EINVAL),
     }
@@ -364,7 +412,7 @@ fn setfsuid(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let mut c = t.task.tg.creds.lock().unwrap();
     let old = c.fsuid;
     let v = a.u32(0);
-    if c.euid == 0 || v == c.uid || v == c.euid || v == c.fsuid {
+    if v != KEEP && (c.euid == 0 || v == c.uid || v == c.euid || v == c.fsuid || v == saved_uid(&t.task.tg)) {
         c.fsuid = v;
     }
     Ok(old as u64)
@@ -374,10 +422,18 @@ fn setfsgid(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let mut c = t.task.tg.creds.lock().unwrap();
     let old = c.fsgid;
     let v = a.u32(0);
-    if c.euid == 0 || v == c.gid || v == c.egid || v == c.fsgid {
+    if v != KEEP && (c.euid == 0 || v == c.gid || v == c.egid || v == c.fsgid || v == saved_gid(&t.task.tg)) {
         c.fsgid = v;
     }
     Ok(old as u64)
+}
+
+fn saved_uid(tg: &crate::task::ThreadGroup) -> u32 {
+    tg.saved_ids.lock().unwrap().0
+}
+
+fn saved_gid(tg: &crate::task::ThreadGroup) -> u32 {
+    tg.saved_ids.lock().unwrap().1
 }
 
 fn getgroups(t: &mut Thread, a: &Args) -> SysResult<u64> {
@@ -417,8 +473,15 @@ fn sched_yield(_t: &mut Thread, _: &Args) -> SysResult<u64> {
     Ok(0)
 }
 
-fn ncpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+/// The task named by a scheduling call's pid (0 = the caller).
+fn sched_target(t: &Thread, pid: i32) -> SysResult<std::sync::Arc<crate::task::Task>> {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid == 0 {
+        return Ok(t.task.clone());
+    }
+    t.task.k.procs().tasks.get(&pid).cloned().ok_or(Errno::ESRCH)
 }
 
 fn sched_getaffinity(t: &mut Thread, a: &Args) -> SysResult<u64> {
@@ -426,22 +489,33 @@ fn sched_getaffinity(t: &mut Thread, a: &Args) -> SysResult<u64> {
     if len < 8 || len % 8 != 0 {
         return Err(Errno::EINVAL);
     }
-    let n = ncpus();
-    let mut mask = vec![0u8; 8];
-    for i in 0..n.min(64) {
-        mask[i / 8] |= 1 << (i % 8);
-    }
-    t.mm.copy_out(a.u64(2), &mask)?;
+    let target = sched_target(t, a.i32(0))?;
+    let mask = target.affinity.load(Ordering::Relaxed);
+    t.mm.copy_out(a.u64(2), &mask.to_le_bytes())?;
     Ok(8)
 }
 
-fn sched_setaffinity(_t: &mut Thread, _a: &Args) -> SysResult<u64> {
+fn sched_setaffinity(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let target = sched_target(t, a.i32(0))?;
+    let len = a.usize(1).min(1024);
+    let mut raw = vec![0u8; len];
+    t.mm.copy_in(a.u64(2), &mut raw)?;
+    let mut m = [0u8; 8];
+    let n = len.min(8);
+    m[..n].copy_from_slice(&raw[..n]);
+    let mask = u64::from_le_bytes(m) & crate::task::all_cpus();
+    if mask == 0 {
+        return Err(Errno::EINVAL);
+    }
+    target.affinity.store(mask, Ordering::Relaxed);
     Ok(0)
 }
 
 fn getcpu(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    // The lowest CPU the task may run on (the Sentry does not migrate it).
+    let cpu = t.task.affinity.load(Ordering::Relaxed).trailing_zeros().min(63);
     if a.u64(0) != 0 {
-        t.mm.write_obj(a.u64(0), &0u32)?;
+        t.mm.write_obj(a.u64(0), &cpu)?;
     }
     if a.u64(1) != 0 {
         t.mm.write_obj(a.u64(1), &0u32)?;
@@ -449,24 +523,94 @@ fn getcpu(t: &mut Thread, a: &Args) -> SysResult<u64> {
     Ok(0)
 }
 
-fn getpriority(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    if a.i32(0) > 2 {
+fn sched_getscheduler(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    sched_target(t, a.i32(0))?;
+    Ok(libc::SCHED_OTHER as u64)
+}
+
+fn sched_setscheduler(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    sched_target(t, a.i32(0))?;
+    let prio: i32 = t.mm.read_obj(a.u64(2))?;
+    match a.i32(1) & !libc::SCHED_RESET_ON_FORK {
+        libc::SCHED_OTHER | libc::SCHED_BATCH | libc::SCHED_IDLE if prio == 0 => Ok(0),
+        libc::SCHED_FIFO | libc::SCHED_RR => Err(Errno::EPERM),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sched_getparam(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    sched_target(t, a.i32(0))?;
+    t.mm.write_obj(a.u64(1), &0i32)?;
+    Ok(0)
+}
+
+fn sched_setparam(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    sched_target(t, a.i32(0))?;
+    let prio: i32 = t.mm.read_obj(a.u64(1))?;
+    if prio != 0 {
         return Err(Errno::EINVAL);
     }
+    Ok(0)
+}
+
+fn sched_get_priority_max(_t: &mut Thread, a: &Args) -> SysResult<u64> {
+    match a.i32(0) {
+        libc::SCHED_FIFO | libc::SCHED_RR => Ok(99),
+        libc::SCHED_OTHER | libc::SCHED_BATCH | libc::SCHED_IDLE => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sched_get_priority_min(_t: &mut Thread, a: &Args) -> SysResult<u64> {
+    match a.i32(0) {
+        libc::SCHED_FIFO | libc::SCHED_RR => Ok(1),
+        libc::SCHED_OTHER | libc::SCHED_BATCH | libc::SCHED_IDLE => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn sched_rr_get_interval(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    sched_target(t, a.i32(0))?;
+    t.mm.write_obj(a.u64(1), &[0i64, 100_000_000])?;
+    Ok(0)
+}
+
+/// The thread group a getpriority/setpriority call names (PRIO_PROCESS;
+/// other `which` values apply to the caller's group or user as a whole).
+fn prio_target(t: &Thread, which: i32, who: i32) -> SysResult<std::sync::Arc<crate::task::ThreadGroup>> {
+    match which {
+        w if w == libc::PRIO_PROCESS as i32 => {
+            if who == 0 {
+                Ok(t.task.tg.clone())
+            } else {
+                t.task.k.procs().tasks.get(&who).map(|x| x.tg.clone()).ok_or(Errno::ESRCH)
+            }
+        }
+        w if w == libc::PRIO_PGRP as i32 || w == libc::PRIO_USER as i32 => {
+            if who == 0 || (which == libc::PRIO_USER as i32 && who as u32 == t.task.tg.creds().uid) {
+                Ok(t.task.tg.clone())
+            } else {
+                Err(Errno::ESRCH)
+            }
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn getpriority(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let tg = prio_target(t, a.i32(0), a.i32(1))?;
     // 20 - nice (the raw syscall's encoding).
-    Ok((20 - t.task.tg.nice.load(Ordering::SeqCst)) as u64)
+    Ok((20 - tg.nice.load(Ordering::SeqCst)) as u64)
 }
 
 fn setpriority(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    if a.i32(0) > 2 {
-        return Err(Errno::EINVAL);
-    }
+    let tg = prio_target(t, a.i32(0), a.i32(1))?;
     let nice = a.i32(2).clamp(-20, 19);
-    let cur = t.task.tg.nice.load(Ordering::SeqCst);
+    let cur = tg.nice.load(Ordering::SeqCst);
     if nice < cur && t.task.tg.creds().euid != 0 {
         return Err(Errno::EACCES);
     }
-    t.task.tg.nice.store(nice, Ordering::SeqCst);
+    tg.nice.store(nice, Ordering::SeqCst);
     Ok(0)
 }
 
@@ -509,11 +653,19 @@ fn getrusage(t: &mut Thread, a: &Args) -> SysResult<u64> {
     Ok(0)
 }
 
-fn personality(_t: &mut Thread, a: &Args) -> SysResult<u64> {
-    match a.u32(0) {
-        0 | 0xffff_ffff => Ok(0),
-        _ => Err(Errno::EINVAL),
+fn personality(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let old = t.task.tg.personality.load(Ordering::SeqCst);
+    let new = a.u32(0);
+    if new == 0xffff_ffff {
+        return Ok(old as u64);
     }
+    // Only the Linux execution domain; its flags (ADDR_NO_RANDOMIZE,
+    // READ_IMPLIES_EXEC, ...) are recorded.
+    if new & 0xff != 0 {
+        return Err(Errno::EINVAL);
+    }
+    t.task.tg.personality.store(new, Ordering::SeqCst);
+    Ok(old as u64)
 }
 
 fn capget(t: &mut Thread, a: &Args) -> SysResult<u64> {

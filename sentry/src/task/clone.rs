@@ -107,6 +107,10 @@ pub fn do_clone(t: &mut Thread, a: CloneArgs) -> SysResult<u64> {
         *tg.limits.lock().unwrap() = *parent.tg.limits.lock().unwrap();
         *tg.exe.lock().unwrap() = parent.tg.exe.lock().unwrap().clone();
         tg.no_new_privs.store(parent.tg.no_new_privs.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+        tg.capbset.store(parent.tg.capbset.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+        tg.personality.store(parent.tg.personality.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+        *tg.saved_ids.lock().unwrap() = *parent.tg.saved_ids.lock().unwrap();
+        tg.nice.store(parent.tg.nice.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
         tg
     };
     let child = Task::new(tid, tg.clone(), k.clone(), mm.clone(), files, fsctx, mask, comm);
@@ -115,6 +119,8 @@ pub fn do_clone(t: &mut Thread, a: CloneArgs) -> SysResult<u64> {
     } else {
         child.sig().altstack = AltStack::default();
     }
+    child.affinity.store(parent.affinity.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+    child.timerslack.store(parent.timerslack.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
     if f & CLONE_CHILD_CLEARTID != 0 {
         child.clear_child_tid.store(a.child_tid, std::sync::atomic::Ordering::SeqCst);
     }

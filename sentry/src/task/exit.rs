@@ -81,6 +81,56 @@ pub fn wait_while_stopped(task: &Task) -> bool {
     }
 }
 
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Bound on the robust list walk (Linux's ROBUST_LIST_LIMIT).
+const ROBUST_LIST_LIMIT: usize = 2048;
+
+/// Mark the robust futexes a dying thread still holds as OWNER_DIED and
+/// wake one waiter of each (set_robust_list). The list is workload memory:
+/// every read may fail, and the walk is bounded.
+fn exit_robust_list(k: &Kernel, mm: &MemoryManager, tid: i32, head: u64) {
+    if head == 0 {
+        return;
+    }
+    let Ok(first) = mm.read_obj::<u64>(head) else { return };
+    let Ok(offset) = mm.read_obj::<i64>(head + 8) else { return };
+    let pending = mm.read_obj::<u64>(head + 16).unwrap_or(0) & !1;
+    let handle = |entry: u64| {
+        let addr = entry.wrapping_add(offset as u64);
+        let Ok(word) = mm.read_obj::<u32>(addr) else { return };
+        if word & FUTEX_TID_MASK != tid as u32 {
+            return;
+        }
+        let new = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        if mm.write_obj(addr, &new).is_ok() && word & FUTEX_WAITERS != 0 {
+            if let Ok(key) = crate::futex::key(mm, addr, false) {
+                k.futexes.wake(key, 1, u32::MAX);
+            }
+            if let Ok(key) = crate::futex::key(mm, addr, true) {
+                k.futexes.wake(key, 1, u32::MAX);
+            }
+        }
+    };
+    let mut entry = first & !1;
+    let mut n = 0;
+    while entry != head && entry != 0 && n < ROBUST_LIST_LIMIT {
+        let next = mm.read_obj::<u64>(entry).map(|v| v & !1);
+        if entry != pending {
+            handle(entry);
+        }
+        match next {
+            Ok(v) => entry = v,
+            Err(_) => break,
+        }
+        n += 1;
+    }
+    if pending != 0 {
+        handle(pending);
+    }
+}
+
 /// Wait status for exit(code).
 pub fn exited(code: i32) -> i32 {
     (code & 0xff) << 8
@@ -95,6 +145,9 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
         start_group_exit(&k, task.tg.tgid, status);
     }
     let _ = thread_code;
+    let mm0 = task.mm();
+    exit_robust_list(&k, &mm0, task.tid, task.robust_list.load(std::sync::atomic::Ordering::SeqCst));
+    drop(mm0);
     // CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner.
     let ctid = task.clear_child_tid.swap(0, std::sync::atomic::Ordering::SeqCst);
     let mm = task.mm();
@@ -112,6 +165,10 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
         drop(files.clear());
     }
     drop(files);
+    // What the parent's wait4 rusage reports: this thread's CPU time.
+    task.tg.child_cpu_ns.fetch_add(task.cpu_ns.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+    let rss_kb = mm.rss() / 1024;
+    task.tg.maxrss_kb.fetch_max(rss_kb, std::sync::atomic::Ordering::Relaxed);
     let empty = Arc::new(MemoryManager::new(k.pages.clone(), 0, 0));
     drop(std::mem::replace(&mut *task.mm.lock().unwrap(), empty));
     drop(mm);
@@ -137,8 +194,24 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
             let exit_signal = st.exit_signal;
             let children: Vec<i32> = std::mem::take(&mut st.children).into_iter().collect();
             debug!(tgid, status = final_status, "process exited");
-            // Orphans go to init.
-            let reaper = if tgid == 1 { 0 } else { 1 };
+            // Orphans go to the nearest living subreaper ancestor, else init.
+            let reaper = if tgid == 1 {
+                0
+            } else {
+                let mut r = 1;
+                let mut a = parent;
+                let mut hops = 0;
+                while a > 1 && hops < 4096 {
+                    let alive = p.st(a).is_some_and(|s| s.zombie.is_none());
+                    if alive && p.groups.get(&a).is_some_and(|g| g.subreaper.load(std::sync::atomic::Ordering::SeqCst)) {
+                        r = a;
+                        break;
+                    }
+                    a = p.st(a).map(|s| s.parent).unwrap_or(0);
+                    hops += 1;
+                }
+                r
+            };
             for c in &children {
                 if let Some(cs) = p.st_mut(*c) {
                     cs.parent = reaper;

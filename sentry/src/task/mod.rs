@@ -32,6 +32,9 @@ pub struct Rlimit {
 }
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
+/// The highest capability number the sandbox knows (CAP_CHECKPOINT_RESTORE).
+pub const CAP_LAST_CAP: u32 = 40;
+pub const CAP_FULL_SET: u64 = (1u64 << (CAP_LAST_CAP + 1)) - 1;
 pub const RLIMIT_NLIMITS: usize = 16;
 
 pub fn default_rlimits() -> [Rlimit; RLIMIT_NLIMITS] {
@@ -78,6 +81,14 @@ pub struct ThreadGroup {
     pub saved_ids: Mutex<(u32, u32)>,
     /// Nice value (recorded only).
     pub nice: std::sync::atomic::AtomicI32,
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here.
+    pub subreaper: std::sync::atomic::AtomicBool,
+    /// Capability bounding set (PR_CAPBSET_READ/DROP).
+    pub capbset: AtomicU64,
+    /// personality(2) flags.
+    pub personality: std::sync::atomic::AtomicU32,
+    /// Largest resident set seen, in KiB (ru_maxrss).
+    pub maxrss_kb: AtomicU64,
 }
 
 impl ThreadGroup {
@@ -97,6 +108,10 @@ impl ThreadGroup {
             child_cpu_ns: AtomicU64::new(0),
             saved_ids: Mutex::new((creds.uid, creds.gid)),
             nice: 0.into(),
+            subreaper: false.into(),
+            capbset: AtomicU64::new(CAP_FULL_SET),
+            personality: 0.into(),
+            maxrss_kb: AtomicU64::new(0),
             creds: Mutex::new(creds),
         })
     }
@@ -189,6 +204,20 @@ pub struct Task {
     pub start: Instant,
     /// Time spent in the Sentry and the workload (approximation of CPU time).
     pub cpu_ns: AtomicU64,
+    /// CPU affinity mask (sched_setaffinity; recorded, getcpu honours it).
+    pub affinity: AtomicU64,
+    /// PR_SET_TIMERSLACK, in ns.
+    pub timerslack: AtomicU64,
+}
+
+/// The mask of every host CPU (at most 64).
+pub fn all_cpus() -> u64 {
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64);
+    if n == 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
 }
 
 /// The event a vfork parent waits for.
@@ -233,6 +262,8 @@ impl Task {
             robust_list: AtomicU64::new(0),
             start: Instant::now(),
             cpu_ns: AtomicU64::new(0),
+            affinity: AtomicU64::new(all_cpus()),
+            timerslack: AtomicU64::new(50_000),
         })
     }
 

@@ -33,6 +33,9 @@ pub struct WaitInfo {
     /// waitid-style CLD_* code and si_status.
     pub code: i32,
     pub si_status: i32,
+    /// CPU time and peak RSS of the child (for rusage).
+    pub cpu_ns: u64,
+    pub maxrss_kb: u64,
 }
 
 fn decode(status: i32) -> (i32, i32) {
@@ -55,8 +58,18 @@ pub fn do_wait(t: &mut Thread, which: Which, options: u32) -> SysResult<Option<W
         let mut p = k.procs();
         let my_pgid = p.st(me).map(|s| s.pgid).unwrap_or(0);
         let children: Vec<i32> = p.st(me).map(|s| s.children.iter().copied().collect()).unwrap_or_default();
+        // Without __WALL, "clone" children (exit signal other than SIGCHLD)
+        // are waited for only with __WCLONE, and the others only without.
+        let wants = |c: &i32| {
+            if options & WALL != 0 {
+                return true;
+            }
+            let clone_child = p.st(*c).is_some_and(|s| s.exit_signal != signal::SIGCHLD);
+            clone_child == (options & WCLONE != 0)
+        };
         let matching: Vec<i32> = children
             .into_iter()
+            .filter(wants)
             .filter(|c| match which {
                 Which::Pid(pid) => *c == pid,
                 Which::Pgid(g) => p.st(*c).is_some_and(|s| s.pgid == if g == 0 { my_pgid } else { g }),
@@ -73,32 +86,36 @@ pub fn do_wait(t: &mut Thread, which: Which, options: u32) -> SysResult<Option<W
                 if options & WEXITED == 0 {
                     continue;
                 }
+                let (cpu_ns, maxrss_kb) = p
+                    .groups
+                    .get(&c)
+                    .map(|g| (g.child_cpu_ns.load(std::sync::atomic::Ordering::Relaxed), g.maxrss_kb.load(std::sync::atomic::Ordering::Relaxed)))
+                    .unwrap_or((0, 0));
                 if options & WNOWAIT == 0 {
                     p.state.remove(&c);
-                    if let Some(g) = p.groups.remove(&c) {
-                        let used = g.child_cpu_ns.load(std::sync::atomic::Ordering::Relaxed);
-                        tg.child_cpu_ns.fetch_add(used, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    p.groups.remove(&c);
+                    tg.child_cpu_ns.fetch_add(cpu_ns, std::sync::atomic::Ordering::Relaxed);
+                    tg.maxrss_kb.fetch_max(maxrss_kb, std::sync::atomic::Ordering::Relaxed);
                     if let Some(ms) = p.st_mut(me) {
                         ms.children.remove(&c);
                     }
                 }
                 let (code, si_status) = decode(status);
-                return Some(Ok(Some(WaitInfo { pid: c, uid, status, code, si_status })));
+                return Some(Ok(Some(WaitInfo { pid: c, uid, status, code, si_status, cpu_ns, maxrss_kb })));
             }
             if options & WSTOPPED != 0 && cs.stop_unreported {
                 if let Some(sig) = cs.stopped {
                     if options & WNOWAIT == 0 {
                         cs.stop_unreported = false;
                     }
-                    return Some(Ok(Some(WaitInfo { pid: c, uid, status: (sig << 8) | 0x7f, code: signal::CLD_STOPPED, si_status: sig })));
+                    return Some(Ok(Some(WaitInfo { pid: c, uid, status: (sig << 8) | 0x7f, code: signal::CLD_STOPPED, si_status: sig, cpu_ns: 0, maxrss_kb: 0 })));
                 }
             }
             if options & WCONTINUED != 0 && cs.cont_unreported {
                 if options & WNOWAIT == 0 {
                     cs.cont_unreported = false;
                 }
-                return Some(Ok(Some(WaitInfo { pid: c, uid, status: 0xffff, code: signal::CLD_CONTINUED, si_status: signal::SIGCONT })));
+                return Some(Ok(Some(WaitInfo { pid: c, uid, status: 0xffff, code: signal::CLD_CONTINUED, si_status: signal::SIGCONT, cpu_ns: 0, maxrss_kb: 0 })));
             }
         }
         if options & WNOHANG != 0 {
