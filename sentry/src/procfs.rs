@@ -285,7 +285,7 @@ impl ProcTask for View {
             sig_cgt: cgt,
             cap_prm: if creds.euid == 0 { FULL_CAPS } else { 0 },
             cap_eff: if creds.euid == 0 { FULL_CAPS } else { 0 },
-            cap_bnd: FULL_CAPS,
+            cap_bnd: tg.capbset.load(std::sync::atomic::Ordering::SeqCst),
             no_new_privs: tg.no_new_privs.load(Ordering::Relaxed),
             nice: tg.nice.load(Ordering::Relaxed),
             cutime: Duration::from_nanos(tg.child_cpu_ns.load(Ordering::Relaxed)),

@@ -31,6 +31,8 @@ pub const SIGTTOU: i32 = 22;
 pub const SIGURG: i32 = 23;
 pub const SIGXCPU: i32 = 24;
 pub const SIGXFSZ: i32 = 25;
+pub const SIGVTALRM: i32 = 26;
+pub const SIGPROF: i32 = 27;
 pub const SIGWINCH: i32 = 28;
 pub const SIGSYS: i32 = 31;
 pub const SIGRTMIN: i32 = 32;
@@ -223,6 +225,11 @@ impl Pending {
             self.set.remove(sig);
         }
         Some(info)
+    }
+
+    /// The first pending siginfo matching `pred` (timer overrun counting).
+    pub fn find_mut(&mut self, pred: impl Fn(&SigInfo) -> bool) -> Option<&mut SigInfo> {
+        self.queue.iter_mut().find(|s| pred(s))
     }
 
     /// Drop every pending instance of the signals in `set`.

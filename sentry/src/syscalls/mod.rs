@@ -8,6 +8,7 @@ mod process;
 mod signal;
 mod sys;
 mod time;
+pub mod timers;
 
 use std::sync::OnceLock;
 
@@ -68,7 +69,7 @@ pub fn table() -> &'static [Option<&'static Entry>] {
     static T: OnceLock<Vec<Option<&'static Entry>>> = OnceLock::new();
     T.get_or_init(|| {
         let mut v: Vec<Option<&'static Entry>> = vec![None; 512];
-        let mut extra: Vec<&'static [Entry]> = vec![process::ENTRIES, signal::ENTRIES, mm::ENTRIES, time::ENTRIES, futex::ENTRIES, sys::ENTRIES];
+        let mut extra: Vec<&'static [Entry]> = vec![process::ENTRIES, signal::ENTRIES, mm::ENTRIES, time::ENTRIES, timers::ENTRIES, futex::ENTRIES, sys::ENTRIES];
         extra.extend(registered());
         for list in extra {
             for e in list {

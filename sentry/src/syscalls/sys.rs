@@ -201,9 +201,10 @@ fn prctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
             if a.u64(1) > 1 {
                 return Err(Errno::EINVAL);
             }
+            t.task.tg.keepcaps.store(a.u64(1) == 1, Ordering::SeqCst);
             Ok(0)
         }
-        libc::PR_GET_KEEPCAPS => Ok(0),
+        libc::PR_GET_KEEPCAPS => Ok(t.task.tg.keepcaps.load(Ordering::SeqCst) as u64),
         libc::PR_SET_CHILD_SUBREAPER => {
             t.task.tg.subreaper.store(a.u64(1) != 0, Ordering::SeqCst);
             Ok(0)
@@ -646,9 +647,14 @@ fn getrusage(t: &mut Thread, a: &Args) -> SysResult<u64> {
         libc::RUSAGE_THREAD => t.task.cpu_ns.load(Ordering::Relaxed),
         _ => return Err(Errno::EINVAL),
     };
+    let maxrss_kb = match who {
+        libc::RUSAGE_CHILDREN => t.task.tg.maxrss_kb.load(Ordering::Relaxed),
+        _ => t.mm.rss() / 1024,
+    };
     let mut r = [0i64; 18];
     r[0] = (ns / 1_000_000_000) as i64;
     r[1] = ((ns % 1_000_000_000) / 1000) as i64;
+    r[4] = maxrss_kb as i64;
     t.mm.write_obj(a.u64(1), &r)?;
     Ok(0)
 }

@@ -16,8 +16,8 @@ pub static ENTRIES: &[Entry] = &[
     sc!(SYS_time, time),
     sc!(SYS_nanosleep, nanosleep),
     sc!(SYS_clock_nanosleep, clock_nanosleep),
-    sc!(SYS_setitimer, setitimer, "ITIMER_REAL only"),
-    sc!(SYS_getitimer, getitimer, "ITIMER_REAL only"),
+    sc!(SYS_setitimer, setitimer, "VIRTUAL and PROF both count the process's CPU time (user and Sentry)"),
+    sc!(SYS_getitimer, getitimer, "VIRTUAL and PROF both count the process's CPU time (user and Sentry)"),
     sc!(SYS_alarm, alarm),
     sc!(SYS_times, times),
 ];
@@ -193,12 +193,41 @@ fn from_tv(v: Timeval) -> SysResult<Duration> {
     Ok(Duration::new(v.sec as u64, v.usec as u32 * 1000))
 }
 
-fn setitimer(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    if a.i32(0) != libc::ITIMER_REAL {
-        return Err(if (0..=2).contains(&a.i32(0)) { Errno::ENOSYS } else { Errno::EINVAL });
+/// Slot of ITIMER_VIRTUAL (0) / ITIMER_PROF (1) in ThreadGroup::cpu_itimers.
+fn cpu_slot(which: i32) -> SysResult<Option<usize>> {
+    match which {
+        libc::ITIMER_REAL => Ok(None),
+        libc::ITIMER_VIRTUAL => Ok(Some(0)),
+        libc::ITIMER_PROF => Ok(Some(1)),
+        _ => Err(Errno::EINVAL),
     }
+}
+
+fn cpu_itimer_get(t: &Thread, slot: usize) -> Itimerval {
+    let total = t.task.tg.cpu_total_ns.load(std::sync::atomic::Ordering::Relaxed);
+    match t.task.tg.cpu_itimers.lock().unwrap()[slot] {
+        Some((at, interval)) => Itimerval { interval: tv(Duration::from_nanos(interval)), value: tv(Duration::from_nanos(at.saturating_sub(total).max(1000))) },
+        None => Itimerval::default(),
+    }
+}
+
+fn setitimer(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let new: Itimerval = if a.u64(1) != 0 { t.mm.read_obj(a.u64(1))? } else { Itimerval::default() };
     let (value, interval) = (from_tv(new.value)?, from_tv(new.interval)?);
+    if let Some(slot) = cpu_slot(a.i32(0))? {
+        let old = cpu_itimer_get(t, slot);
+        {
+            let tg = &t.task.tg;
+            let mut g = tg.cpu_itimers.lock().unwrap();
+            let total = tg.cpu_total_ns.load(std::sync::atomic::Ordering::Relaxed);
+            g[slot] = (!value.is_zero()).then(|| (total + value.as_nanos() as u64, interval.as_nanos() as u64));
+            tg.cpu_itimers_armed.store(g.iter().any(|x| x.is_some()), std::sync::atomic::Ordering::Relaxed);
+        }
+        if a.u64(2) != 0 {
+            t.mm.write_obj(a.u64(2), &old)?;
+        }
+        return Ok(0);
+    }
     let tg = t.task.tg.clone();
     let (old_v, old_i) = tg.itimers.set_real(std::sync::Arc::downgrade(&tg), std::sync::Arc::downgrade(&t.task.k), value, interval);
     if a.u64(2) != 0 {
@@ -208,8 +237,10 @@ fn setitimer(t: &mut Thread, a: &Args) -> SysResult<u64> {
 }
 
 fn getitimer(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    if a.i32(0) != libc::ITIMER_REAL {
-        return Err(if (0..=2).contains(&a.i32(0)) { Errno::ENOSYS } else { Errno::EINVAL });
+    if let Some(slot) = cpu_slot(a.i32(0))? {
+        let v = cpu_itimer_get(t, slot);
+        t.mm.write_obj(a.u64(1), &v)?;
+        return Ok(0);
     }
     let (v, i) = t.task.tg.itimers.get_real();
     t.mm.write_obj(a.u64(1), &Itimerval { interval: tv(i), value: tv(v) })?;

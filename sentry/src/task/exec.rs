@@ -117,6 +117,7 @@ pub fn do_execve(
 
     // Point of no return.
     t.replace_mm(mm);
+    t.task.tg.posix_timers.clear();
     let task = t.task.clone();
     for f in task.files().exec() {
         drop(f);

@@ -186,6 +186,7 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
             None => false,
         };
         if last {
+            task.tg.posix_timers.clear();
             let st = p.st_mut(tgid).unwrap();
             let final_status = st.exiting.unwrap_or(status);
             st.zombie = Some(final_status);
@@ -255,7 +256,9 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
                             } else {
                                 (signal::CLD_KILLED, final_status & 0x7f)
                             };
-                            ptg.send(&k2, SigInfo::child(code, tgid, uid, st));
+                            let mut info = SigInfo::child(code, tgid, uid, st);
+                            info.signo = exit_signal;
+                            ptg.send(&k2, info);
                         }
                         ptg.child_events.notify(u32::MAX);
                     }));

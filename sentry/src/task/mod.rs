@@ -87,6 +87,15 @@ pub struct ThreadGroup {
     pub capbset: AtomicU64,
     /// personality(2) flags.
     pub personality: std::sync::atomic::AtomicU32,
+    /// CPU time of all threads, live and exited (ns).
+    pub cpu_total_ns: AtomicU64,
+    /// ITIMER_VIRTUAL and ITIMER_PROF: (expiry in cpu_total_ns, interval).
+    pub cpu_itimers: Mutex<[Option<(u64, u64)>; 2]>,
+    pub cpu_itimers_armed: std::sync::atomic::AtomicBool,
+    /// POSIX timers (timer_create).
+    pub posix_timers: crate::syscalls::timers::PosixTimers,
+    /// PR_SET_KEEPCAPS (recorded).
+    pub keepcaps: std::sync::atomic::AtomicBool,
     /// Largest resident set seen, in KiB (ru_maxrss).
     pub maxrss_kb: AtomicU64,
 }
@@ -111,9 +120,38 @@ impl ThreadGroup {
             subreaper: false.into(),
             capbset: AtomicU64::new(CAP_FULL_SET),
             personality: 0.into(),
+            keepcaps: false.into(),
+            posix_timers: Default::default(),
+            cpu_total_ns: AtomicU64::new(0),
+            cpu_itimers: Mutex::new([None, None]),
+            cpu_itimers_armed: false.into(),
             maxrss_kb: AtomicU64::new(0),
             creds: Mutex::new(creds),
         })
+    }
+
+    /// Account `ns` of CPU time and fire expired ITIMER_VIRTUAL/ITIMER_PROF.
+    pub fn account_cpu(&self, k: &Kernel, ns: u64) {
+        let total = self.cpu_total_ns.fetch_add(ns, Ordering::Relaxed) + ns;
+        if !self.cpu_itimers_armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut fire = Vec::new();
+        {
+            let mut g = self.cpu_itimers.lock().unwrap();
+            for (i, slot) in g.iter_mut().enumerate() {
+                if let Some((at, interval)) = *slot {
+                    if total >= at {
+                        fire.push(if i == 0 { signal::SIGVTALRM } else { signal::SIGPROF });
+                        *slot = (interval != 0).then(|| (total + interval, interval));
+                    }
+                }
+            }
+            self.cpu_itimers_armed.store(g.iter().any(|x| x.is_some()), Ordering::Relaxed);
+        }
+        for sig in fire {
+            self.send(k, SigInfo::new(sig, signal::SI_KERNEL));
+        }
     }
 
     pub fn creds(&self) -> Creds {

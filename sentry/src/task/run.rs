@@ -120,7 +120,9 @@ impl Thread {
                     return (0, signal::SIGKILL, true);
                 }
             };
-            self.task.cpu_ns.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            let dt = t0.elapsed().as_nanos() as u64;
+            self.task.cpu_ns.fetch_add(dt, std::sync::atomic::Ordering::Relaxed);
+            self.task.tg.account_cpu(&self.task.k, dt);
             self.in_syscall = false;
             match ev {
                 Event::Syscall => {
