@@ -27,6 +27,10 @@ ours=$("$RUNSC_RS" --platform ptrace do -- "$out/getppid" "$N" | val getppid_ns)
 echo "native            ${native} ns"
 echo "raw PTRACE_SYSEMU ${raw} ns"
 echo "runsc-rs ptrace   ${ours} ns"
+if [ -c /dev/kvm ]; then
+  kvm=$("$RUNSC_RS" --platform kvm do -- "$out/getppid" "$N" | val getppid_ns)
+  echo "runsc-rs kvm      ${kvm} ns"
+fi
 if [ $have_gvisor = 1 ]; then
   gv=$(runsc --network=none --platform=ptrace do "$out/getppid" "$N" 2>/dev/null | val getppid_ns)
   echo "gVisor ptrace     ${gv} ns"
