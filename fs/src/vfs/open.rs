@@ -34,7 +34,6 @@ impl Vfs {
         if flags & O_TMPFILE_BITS != 0 {
             return self.open_tmpfile(ctx, dir, path, flags, mode);
         }
-        let acc = flags & libc::O_ACCMODE;
         let (loc, created) = if flags & libc::O_CREAT != 0 {
             self.open_create(ctx, dir, path, flags, mode)?
         } else {
@@ -42,6 +41,21 @@ impl Vfs {
             let loc = self.lookup(ctx, dir, path, if nofollow { libc::AT_SYMLINK_NOFOLLOW } else { 0 })?;
             (loc, false)
         };
+        self.open_resolved(ctx, loc, created, flags)
+    }
+
+    /// Open what `loc` names (no path walk), with open(2)'s checks: for
+    /// reopening a location held by an O_PATH descriptor (execveat,
+    /// /proc/self/fd). O_CREAT/O_TMPFILE/O_PATH make no sense here (EINVAL).
+    pub fn open_location(&self, ctx: &Context, loc: Location, flags: i32) -> SysResult<Arc<File>> {
+        if flags & (libc::O_CREAT | libc::O_PATH | O_TMPFILE_BITS) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.open_resolved(ctx, loc, false, flags)
+    }
+
+    fn open_resolved(&self, ctx: &Context, loc: Location, created: bool, flags: i32) -> SysResult<Arc<File>> {
+        let acc = flags & libc::O_ACCMODE;
         let st = loc.inode().stat()?;
         if is_symlink(&st) {
             return Err(Errno::ELOOP);

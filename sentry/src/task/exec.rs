@@ -70,7 +70,8 @@ pub fn do_execve(
                     if !f.readable() {
                         // An O_PATH descriptor: reopen what it names.
                         let ctx = t.task.vfs_ctx();
-                        (k.vfs.open(&ctx, Some(&loc), b"", libc::O_RDONLY, 0).or_else(|_| k.vfs.open(&ctx, Some(&loc), b".", libc::O_RDONLY, 0))?, loc)
+                        ctx.creds.check(&st, fs::creds::MAY_EXEC)?;
+                        (k.vfs.open_location(&ctx, loc.clone(), libc::O_RDONLY)?, loc)
                     } else {
                         (f, loc)
                     }
