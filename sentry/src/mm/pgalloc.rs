@@ -76,10 +76,12 @@ impl PageAllocator {
         *r -= 1;
         if *r == 0 {
             g.used -= 1;
-            g.free.push(off);
             drop(g);
-            // Zero it now so `alloc` can promise zeroed frames.
+            // Zero it before anyone can allocate it again: `alloc` promises
+            // zeroed frames, and zeroing after the frame is handed out would
+            // wipe its new owner's data.
             self.mem.decommit(off, PAGE_SIZE);
+            self.inner.lock().unwrap().free.push(off);
         }
     }
 
@@ -114,6 +116,35 @@ mod tests {
         pa.mem().read(b, &mut buf);
         assert_eq!(buf, [0; 5], "reused frame is zeroed");
         assert_eq!(pa.used_bytes(), PAGE_SIZE);
+    }
+
+    /// Regression: a frame freed on one thread and allocated on another was
+    /// zeroed after its new owner had written to it (seen as random
+    /// SIGSEGVs under parallel load).
+    #[test]
+    fn freed_frame_is_never_zeroed_under_its_new_owner() {
+        let pa = Arc::new(PageAllocator::new(Arc::new(MemoryFile::new(1 << 22).unwrap())));
+        let threads: Vec<_> = (0..4u8)
+            .map(|id| {
+                let pa = pa.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let f = pa.alloc().unwrap();
+                        pa.mem().write(f, &[id + 1; 64]);
+                        // Keep looking while other threads free frames.
+                        for _ in 0..200 {
+                            let mut b = [0u8; 64];
+                            pa.mem().read(f, &mut b);
+                            assert_eq!(b, [id + 1; 64], "frame {f:#x} changed under its owner");
+                        }
+                        pa.decref(f);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 
     #[test]
