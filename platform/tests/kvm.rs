@@ -453,3 +453,151 @@ fn mxcsr_seen_by_the_guest_matches_fp_state() {
     assert_eq!(regs.rdi, 0x1f00, "set_fpstate reached the guest");
     assert_eq!(&ctx.get_fpstate().unwrap().0[24..28], &0x1f00u32.to_le_bytes());
 }
+
+/// A tiny deterministic generator (no extra dependency).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The Sentry's pattern across fork and exit: many short-lived contexts,
+/// each created on a fresh host thread (so vCPUs and PML4s come from the
+/// pools), map frames of a shared allocator that other contexts reuse as
+/// soon as they are given back; copy-on-write protects pages read-only,
+/// then replaces them with fresh frames (unmap, then map). Every access the
+/// guest makes must go to the frame the context maps now: a stale
+/// translation (of a previous user of the vCPU or of the table pages, or of
+/// this context before a protect/unmap) shows up as a wrong value read, a
+/// write landing in a frame that now belongs to someone else, or a missing
+/// fault.
+#[test]
+fn reused_vcpus_tables_and_frames_never_see_stale_translations() {
+    let Some((mem, p)) = setup() else { return };
+    let p = Arc::new(p);
+    #[rustfmt::skip]
+    let code = [
+        0x48, 0x8b, 0x17,   // 0: mov rdx, [rdi]
+        0x48, 0x89, 0x37,   // mov [rdi], rsi
+        0x0f, 0x05,         // syscall
+        0xeb, 0xf6,         // jmp 0
+    ];
+    mem.write(CODE_OFF, &code);
+    // Frames 1.. of the memory file (frame 0 is the code).
+    let frames: Arc<std::sync::Mutex<Vec<u64>>> = Arc::new(std::sync::Mutex::new((1..1024).map(|i| i * PAGE).collect()));
+    const PAGES: u64 = 24;
+    // Spread over two page tables (and two PML4 entries' worth of upper
+    // levels for some) so table pages are freed and reused too.
+    let addr_of = |i: u64| if i.is_multiple_of(2) { DATA + i * PAGE } else { 0x7f00_0000_0000 + i * PAGE };
+    let workers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let (p, mem, frames) = (p.clone(), mem.clone(), frames.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+                for round in 0..60u64 {
+                    let (p, mem, frames) = (p.clone(), mem.clone(), frames.clone());
+                    let seed = rng.next();
+                    // A fresh host thread per context, as the Sentry does.
+                    std::thread::spawn(move || {
+                        let mut rng = Rng(seed | 1);
+                        let mut ctx = p.new_context().unwrap();
+                        ctx.map(CODE, PAGE, Prot::READ | Prot::EXEC, CODE_OFF).unwrap();
+                        let mut regs = initial_regs(CODE, 0);
+                        let take = || frames.lock().unwrap().pop().expect("frames left");
+                        let give = |f: u64| frames.lock().unwrap().insert(0, f);
+                        let mut tag = (w << 48) | (round << 32);
+                        // Page i -> (frame, whether writable).
+                        let mut pages: Vec<Option<(u64, bool)>> = Vec::new();
+                        for i in 0..PAGES {
+                            let f = take();
+                            tag += 1;
+                            mem.write(f, &tag.to_le_bytes());
+                            ctx.map(addr_of(i), PAGE, Prot::READ | Prot::WRITE, f).unwrap();
+                            pages.push(Some((f, true)));
+                        }
+                        let access = |ctx: &mut Box<dyn Context>, regs: &mut platform::Regs, i: u64, new: u64| {
+                            regs.rip = CODE;
+                            // Now and then a new fs_base (the SETBASE entry,
+                            // which replays pending writes first).
+                            if new.is_multiple_of(3) {
+                                regs.fs_base = new & 0xffff_f000;
+                            }
+                            regs.rdi = addr_of(i);
+                            regs.rsi = new;
+                            ctx.switch(regs).unwrap()
+                        };
+                        for step in 0..40 {
+                            let i = rng.next() % PAGES;
+                            tag += 1;
+                            match pages[i as usize] {
+                                Some((f, true)) => {
+                                    let old = read_u64(&mem, f);
+                                    let ev = access(&mut ctx, &mut regs, i, tag);
+                                    assert_eq!(ev, Event::Syscall, "page {i} (frame {f:#x}) step {step}");
+                                    assert_eq!(regs.rdx, old, "read through a stale translation (frame {f:#x})");
+                                    assert_eq!(read_u64(&mem, f), tag, "write went elsewhere (frame {f:#x})");
+                                }
+                                Some((f, false)) => {
+                                    let old = read_u64(&mem, f);
+                                    let ev = access(&mut ctx, &mut regs, i, tag);
+                                    assert_eq!(ev, Event::Fault { addr: addr_of(i), access: WRITE }, "write to a read-only page");
+                                    assert_eq!(regs.rdx, old, "read through a stale translation (frame {f:#x})");
+                                    assert_eq!(read_u64(&mem, f), old, "a read-only frame changed");
+                                    // Copy-on-write: a fresh frame replaces it;
+                                    // the old one goes to whoever wants it.
+                                    let g = take();
+                                    mem.copy(f, g, PAGE as usize);
+                                    ctx.unmap(addr_of(i), PAGE).unwrap();
+                                    ctx.map(addr_of(i), PAGE, Prot::READ | Prot::WRITE, g).unwrap();
+                                    give(f);
+                                    pages[i as usize] = Some((g, true));
+                                }
+                                None => {
+                                    let ev = access(&mut ctx, &mut regs, i, tag);
+                                    assert_eq!(ev, Event::Fault { addr: addr_of(i), access: READ }, "access to an unmapped page");
+                                    let g = take();
+                                    mem.write(g, &tag.to_le_bytes());
+                                    ctx.map(addr_of(i), PAGE, Prot::READ | Prot::WRITE, g).unwrap();
+                                    pages[i as usize] = Some((g, true));
+                                }
+                            }
+                            match rng.next() % 8 {
+                                // "fork": every writable page becomes read-only.
+                                0 => {
+                                    for (j, pg) in pages.iter_mut().enumerate() {
+                                        if let Some((f, true)) = *pg {
+                                            ctx.protect(addr_of(j as u64), PAGE, Prot::READ).unwrap();
+                                            *pg = Some((f, false));
+                                        }
+                                    }
+                                }
+                                // munmap of one page; its frame is reused at once.
+                                1 => {
+                                    let j = rng.next() % PAGES;
+                                    if let Some((f, _)) = pages[j as usize].take() {
+                                        ctx.unmap(addr_of(j), PAGE).unwrap();
+                                        give(f);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        drop(ctx);
+                        for (f, _) in pages.into_iter().flatten() {
+                            give(f);
+                        }
+                    })
+                    .join()
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in workers {
+        t.join().unwrap();
+    }
+}
