@@ -89,7 +89,7 @@ impl MmState {
             // Break copy-on-write.
             let nf = pages.alloc()?;
             pages.mem().copy(f, nf, PAGE_SIZE as usize);
-            pages.decref(f);
+            self.release(pages, f);
             self.private.insert(page, nf);
             // Contexts still mapping the old frame here must refault.
             if self.views.values().any(|v| v.mapped.contains_key(&page)) {

@@ -50,6 +50,13 @@ pub(crate) struct View {
     pub(crate) needs_kick: bool,
 }
 
+/// See `MmState::deferred`.
+struct Deferred {
+    frames: Vec<u64>,
+    objects: Vec<Arc<SharedObject>>,
+    waiting: std::collections::HashSet<ViewId>,
+}
+
 /// Default stack size (RLIMIT_STACK soft limit).
 pub const STACK_SIZE: u64 = 8 << 20;
 
@@ -70,6 +77,13 @@ pub(crate) struct MmState {
     /// One view per platform context running in this address space.
     pub(crate) views: HashMap<ViewId, View>,
     next_view: u64,
+    /// Frames and shared objects released while other contexts may still
+    /// map them: held until every such context has taken its pending ops
+    /// (which unmap them), so a sibling thread never touches a frame that
+    /// was already handed to someone else.
+    deferred: Vec<Deferred>,
+    /// The last deferred batch may still grow (no view took ops since).
+    batch_open: bool,
     pub(crate) user_lo: u64,
     pub(crate) user_hi: u64,
     /// Where top-down mmap placement starts.
@@ -126,6 +140,8 @@ impl MemoryManager {
                 private: BTreeMap::new(),
                 views: HashMap::new(),
                 next_view: 0,
+                deferred: Vec::new(),
+                batch_open: false,
                 user_lo,
                 user_hi,
                 mmap_base,
@@ -163,9 +179,11 @@ impl MemoryManager {
 
     /// The context left this address space.
     pub fn detach(&self, view: ViewId) {
-        if self.lock().views.remove(&view).is_some() {
+        let mut st = self.lock();
+        if st.views.remove(&view).is_some() {
             self.nviews.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
+        st.view_caught_up(&self.pages, view);
     }
 
     /// After a change by the context `me`, interrupt the other contexts
@@ -189,7 +207,12 @@ impl MemoryManager {
 
     /// The changes a context must apply before the workload runs again.
     pub fn take_ops(&self, view: ViewId) -> Vec<PlatformOp> {
-        self.lock().views.get_mut(&view).map(|v| std::mem::take(&mut v.ops)).unwrap_or_default()
+        let mut st = self.lock();
+        let ops = st.views.get_mut(&view).map(|v| std::mem::take(&mut v.ops)).unwrap_or_default();
+        if !st.deferred.is_empty() {
+            st.view_caught_up(&self.pages, view);
+        }
+        ops
     }
 
     /// Top of the user address range (the stack goes below it).
@@ -232,6 +255,7 @@ impl MemoryManager {
                     Backing::File { file, .. } => Some(file.clone()),
                     Backing::Anon => None,
                 },
+                alloc: self.pages.clone(),
             })
         });
         let shared_base = match &req.backing {
@@ -464,6 +488,8 @@ impl MemoryManager {
             private: st.private.clone(),
             views: HashMap::new(),
             next_view: 0,
+            deferred: Vec::new(),
+            batch_open: false,
             user_lo: st.user_lo,
             user_hi: st.user_hi,
             mmap_base: st.mmap_base,
@@ -550,6 +576,11 @@ impl Drop for MemoryManager {
             self.pages.decref(frame);
         }
         st.private.clear();
+        for d in std::mem::take(&mut st.deferred) {
+            for f in d.frames {
+                self.pages.decref(f);
+            }
+        }
     }
 }
 
@@ -705,8 +736,52 @@ impl MmState {
         let keys: Vec<u64> = self.private.range(start..end).map(|(k, _)| *k).collect();
         for k in keys {
             if let Some(f) = self.private.remove(&k) {
+                self.release(pages, f);
+            }
+        }
+    }
+
+    /// Drop a reference to a frame this address space no longer maps. With
+    /// several contexts, other threads may still have it mapped until they
+    /// apply their ops: the release waits for them.
+    pub(crate) fn release(&mut self, pages: &PageAllocator, frame: u64) {
+        if self.views.len() <= 1 {
+            pages.decref(frame);
+            return;
+        }
+        self.open_batch().frames.push(frame);
+    }
+
+    /// Keep a shared object alive until the other contexts caught up.
+    fn release_object(&mut self, obj: Arc<SharedObject>) {
+        if self.views.len() > 1 {
+            self.open_batch().objects.push(obj);
+        }
+    }
+
+    fn open_batch(&mut self) -> &mut Deferred {
+        if !self.batch_open || self.deferred.is_empty() {
+            let waiting = self.views.keys().copied().collect();
+            self.deferred.push(Deferred { frames: Vec::new(), objects: Vec::new(), waiting });
+            self.batch_open = true;
+        }
+        self.deferred.last_mut().unwrap()
+    }
+
+    /// `view` has taken (and will apply before running) every op queued so
+    /// far: it no longer waits on any deferred release.
+    fn view_caught_up(&mut self, pages: &PageAllocator, view: ViewId) {
+        self.batch_open = false;
+        for d in &mut self.deferred {
+            d.waiting.remove(&view);
+        }
+        let (done, keep): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred).into_iter().partition(|d| d.waiting.is_empty());
+        self.deferred = keep;
+        for d in done {
+            for f in d.frames {
                 pages.decref(f);
             }
+            drop(d.objects);
         }
     }
 
@@ -721,6 +796,9 @@ impl MmState {
         for k in keys {
             if let Some(v) = self.vmas.remove(&k) {
                 writeback(pages, &v, v.start, v.end);
+                if let Some(obj) = v.shared {
+                    self.release_object(obj);
+                }
             }
         }
         self.drop_private_pages(pages, start, end);
@@ -747,7 +825,7 @@ impl MmState {
             if k < old + keep {
                 self.private.insert(dst + (k - old), f);
             } else {
-                pages.decref(f);
+                self.release(pages, f);
             }
         }
         let delta_pages = (new_len.saturating_sub(keep)) / PAGE_SIZE;

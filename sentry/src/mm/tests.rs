@@ -206,3 +206,48 @@ fn huge_lengths_are_enomem_not_panics() {
     assert!(m.mprotect(a, u64::MAX - 10, RW).is_err());
     assert!(m.madvise_dontneed(a, u64::MAX).is_err());
 }
+
+/// Regression (threads on kvm): a frame unmapped by one thread was reused
+/// while a sibling thread's context still mapped it. With two contexts the
+/// frame is released only after both took their ops.
+#[test]
+fn frames_unmapped_under_sibling_contexts_wait_for_them() {
+    let m = mm();
+    let a = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
+    m.copy_out(a, b"x").unwrap();
+    let v1 = view(&m);
+    let v2 = view(&m);
+    let used = m.allocator().used_bytes();
+    m.munmap(a, PAGE_SIZE).unwrap();
+    assert_eq!(m.allocator().used_bytes(), used, "released while contexts may still map it");
+    m.take_ops(v1);
+    assert_eq!(m.allocator().used_bytes(), used, "v2 has not caught up yet");
+    m.take_ops(v2);
+    assert_eq!(m.allocator().used_bytes(), used - PAGE_SIZE);
+    // Detaching counts as catching up; a single context releases at once.
+    let b = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
+    m.copy_out(b, b"y").unwrap();
+    m.munmap(b, PAGE_SIZE).unwrap();
+    m.take_ops(v1);
+    m.detach(v2);
+    assert_eq!(m.allocator().used_bytes(), used - PAGE_SIZE);
+    let c = anon(&m, 0, PAGE_SIZE, RW, false).unwrap();
+    m.copy_out(c, b"z").unwrap();
+    m.munmap(c, PAGE_SIZE).unwrap();
+    assert_eq!(m.allocator().used_bytes(), used - PAGE_SIZE);
+}
+
+#[test]
+fn shared_frames_are_freed_with_the_last_mapping() {
+    let m = mm();
+    let a = m
+        .mmap(MmapRequest { addr: 0, len: 2 * PAGE_SIZE, prot: RW, max_prot: Prot::all(), fixed: false, noreplace: false, shared: true, backing: Backing::Anon, name: None })
+        .unwrap();
+    m.copy_out(a, b"s").unwrap();
+    let c = m.fork();
+    let used = m.allocator().used_bytes();
+    m.munmap(a, 2 * PAGE_SIZE).unwrap();
+    assert_eq!(m.allocator().used_bytes(), used, "the child still maps it");
+    drop(c);
+    assert_eq!(m.allocator().used_bytes(), used - PAGE_SIZE);
+}

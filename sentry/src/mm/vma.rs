@@ -27,6 +27,16 @@ pub struct SharedObject {
     pub pages: Mutex<HashMap<u64, u64>>,
     /// For file mappings: where dirty pages are written back.
     pub file: Option<Arc<dyn MappedFile>>,
+    /// Where the frames go back when the last mapping is gone.
+    pub alloc: Arc<super::PageAllocator>,
+}
+
+impl Drop for SharedObject {
+    fn drop(&mut self) {
+        for (_, f) in self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).drain() {
+            self.alloc.decref(f);
+        }
+    }
 }
 
 /// What backs a VMA.
