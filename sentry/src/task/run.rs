@@ -132,14 +132,25 @@ impl Thread {
                 }
                 Event::Fault { addr, access } => match self.mm.handle_fault(self.view, addr, access) {
                     Ok(()) => {}
-                    Err(FaultError::MapErr) => self.force_signal(SigInfo::fault(signal::SIGSEGV, signal::SEGV_MAPERR, addr)),
-                    Err(FaultError::AccErr) => self.force_signal(SigInfo::fault(signal::SIGSEGV, signal::SEGV_ACCERR, addr)),
-                    Err(FaultError::Bus) => self.force_signal(SigInfo::fault(signal::SIGBUS, signal::BUS_ADRERR, addr)),
+                    Err(e) if tracing::enabled!(tracing::Level::DEBUG) => {
+                        debug!(tid = self.task.tid, addr = format_args!("{addr:#x}"), rip = format_args!("{:#x}", self.regs.rip), ?access, ?e, "fault delivered as a signal");
+                        self.fault_signal(e, addr);
+                    }
+                    Err(e) => self.fault_signal(e, addr),
                 },
                 Event::Exception { signo, code, addr } => self.force_signal(SigInfo::fault(signo, code, addr)),
                 Event::Interrupted => {}
             }
         }
+    }
+
+    fn fault_signal(&mut self, e: FaultError, addr: u64) {
+        let info = match e {
+            FaultError::MapErr => SigInfo::fault(signal::SIGSEGV, signal::SEGV_MAPERR, addr),
+            FaultError::AccErr => SigInfo::fault(signal::SIGSEGV, signal::SEGV_ACCERR, addr),
+            FaultError::Bus => SigInfo::fault(signal::SIGBUS, signal::BUS_ADRERR, addr),
+        };
+        self.force_signal(info);
     }
 
     /// Apply queued address-space changes to the platform context.
