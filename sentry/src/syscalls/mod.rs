@@ -83,7 +83,7 @@ pub fn table() -> &'static [Option<&'static Entry>] {
 
 /// Lists of syscalls added by other modules (files, sockets...).
 fn registered() -> Vec<&'static [Entry]> {
-    crate::fsyscalls::entries()
+    crate::fsyscalls::entries().into_iter().chain([crate::socket::ENTRIES]).collect()
 }
 
 macro_rules! sc {
