@@ -370,6 +370,10 @@ impl File {
         if self.is_path() {
             return Err(Errno::EBADF);
         }
+        // A directory removed while open lists nothing, not even "." (Linux).
+        if self.location.as_ref().is_some_and(|l| l.dentry.is_deleted()) {
+            return Err(Errno::ENOENT);
+        }
         let mut off = self.offset();
         let mut snap = self.dir.lock().unwrap_or_else(|e| e.into_inner());
         if snap.is_none() || *off == 0 {
