@@ -417,7 +417,9 @@ impl Inode for OverlayInode {
         if flags & crate::vfs::RENAME_EXCHANGE != 0 && (s.lower.is_some() || tl.is_some() || tu.is_none()) {
             return Err(Errno::EXDEV);
         }
-        if let Some(t) = tu.clone().or(tl.clone()) {
+        // An exchange swaps the two names whatever their types.
+        let exchange = flags & crate::vfs::RENAME_EXCHANGE != 0;
+        if let Some(t) = tu.clone().or(tl.clone()).filter(|_| !exchange) {
             let tst = t.stat()?;
             if is_dir(&tst) {
                 if !is_dir(&sst) {

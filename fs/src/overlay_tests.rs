@@ -138,3 +138,17 @@ fn readdir_inode_numbers_match_stat() {
         assert_eq!(ino, st.ino, "{}", String::from_utf8_lossy(&name));
     }
 }
+
+/// syscall-tests links.renameat2_exchange: a file and a directory swap.
+#[test]
+fn exchange_swaps_a_file_and_a_directory() {
+    let (vfs, ctx, _upper, _lower) = setup();
+    let f = vfs.open(&ctx, None, b"/a", libc::O_CREAT | libc::O_WRONLY, 0o644).unwrap();
+    f.write(b"A").unwrap();
+    vfs.mkdir(&ctx, None, b"/d", 0o755).unwrap();
+    let g = vfs.open(&ctx, None, b"/d/f", libc::O_CREAT | libc::O_WRONLY, 0o644).unwrap();
+    g.write(b"F").unwrap();
+    vfs.rename(&ctx, None, b"/a", None, b"/d", crate::vfs::RENAME_EXCHANGE).unwrap();
+    assert_eq!(read(&vfs, &ctx, b"/d"), b"A");
+    assert_eq!(read(&vfs, &ctx, b"/a/f"), b"F");
+}
