@@ -41,6 +41,25 @@ pub struct Context {
     pub pid: i32,
     /// The caller's thread id, for /proc/thread-self.
     pub tid: i32,
+    /// openat2's RESOLVE_* restrictions (none for every other call).
+    pub resolve: Resolve,
+}
+
+/// How a walk is scoped (openat2 RESOLVE_* flags).
+#[derive(Clone, Debug, Default)]
+pub struct Resolve {
+    /// RESOLVE_NO_SYMLINKS: any symlink gives ELOOP.
+    pub no_symlinks: bool,
+    /// RESOLVE_NO_MAGICLINKS: /proc magic links give ELOOP.
+    pub no_magiclinks: bool,
+    /// RESOLVE_NO_XDEV: crossing a mount gives EXDEV.
+    pub no_xdev: bool,
+    /// RESOLVE_BENEATH: the walk may not leave this directory (absolute
+    /// paths, ".." above it and magic links give EXDEV). RESOLVE_IN_ROOT
+    /// is expressed by making it the context's root instead, plus `scoped`.
+    pub beneath: Option<Location>,
+    /// RESOLVE_BENEATH or RESOLVE_IN_ROOT: magic links give EXDEV.
+    pub scoped: bool,
 }
 
 impl Context {
@@ -49,7 +68,7 @@ impl Context {
     pub fn detached() -> Context {
         let m = Mount::new(Arc::new(crate::anon::AnonFs::new()), None, MountFlags::default(), "none");
         let l = Location::mount_root(&m);
-        Context { root: l.clone(), cwd: l, creds: Creds::root(), umask: 0o022, pid: 0, tid: 0 }
+        Context { root: l.clone(), cwd: l, creds: Creds::root(), umask: 0o022, pid: 0, tid: 0, resolve: Resolve::default() }
     }
 }
 
@@ -88,7 +107,7 @@ impl Vfs {
 
     /// A context rooted at the VFS root, cwd = root, umask 022.
     pub fn root_context(&self, creds: Creds, pid: i32) -> Context {
-        Context { root: self.root(), cwd: self.root(), creds, umask: 0o022, pid, tid: pid }
+        Context { root: self.root(), cwd: self.root(), creds, umask: 0o022, pid, tid: pid, resolve: Resolve::default() }
     }
 
     /// Register a character device driver for `rdev` (see `device::makedev`).

@@ -392,3 +392,28 @@ fn no_creation_in_a_removed_directory() {
     assert_eq!(vfs.open(&c2, None, b"new", libc::O_CREAT | libc::O_WRONLY, 0o644).err(), Some(Errno::ENOENT));
     assert_eq!(vfs.mkdir(&c2, None, b"d", 0o755), Err(Errno::ENOENT));
 }
+
+/// openat2 RESOLVE_*: scoped walks refuse to leave their directory, and
+/// NO_SYMLINKS refuses every symlink.
+#[test]
+fn resolve_scopes_the_walk() {
+    let (vfs, ctx) = setup();
+    vfs.mkdir(&ctx, None, b"/d", 0o755).unwrap();
+    vfs.mkdir(&ctx, None, b"/d/e", 0o755).unwrap();
+    vfs.symlink(&ctx, b"/d", None, b"/d/abs").unwrap();
+    vfs.symlink(&ctx, b"e", None, b"/d/rel").unwrap();
+    let d = vfs.lookup(&ctx, None, b"/d", 0).unwrap();
+    let mut c = ctx.clone();
+    c.resolve.beneath = Some(d.clone());
+    c.resolve.scoped = true;
+    assert!(vfs.lookup(&c, Some(&d), b"e/..", 0).is_ok());
+    assert!(vfs.lookup(&c, Some(&d), b"rel", 0).is_ok());
+    assert_eq!(vfs.lookup(&c, Some(&d), b"..", 0).err(), Some(Errno::EXDEV));
+    assert_eq!(vfs.lookup(&c, Some(&d), b"e/../..", 0).err(), Some(Errno::EXDEV));
+    assert_eq!(vfs.lookup(&c, Some(&d), b"/d", 0).err(), Some(Errno::EXDEV));
+    assert_eq!(vfs.lookup(&c, Some(&d), b"abs", 0).err(), Some(Errno::EXDEV));
+    let mut n = ctx.clone();
+    n.resolve.no_symlinks = true;
+    assert_eq!(vfs.lookup(&n, None, b"/d/rel", 0).err(), Some(Errno::ELOOP));
+    assert!(vfs.lookup(&n, None, b"/d/rel", libc::AT_SYMLINK_NOFOLLOW).is_ok());
+}

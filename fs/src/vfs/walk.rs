@@ -59,14 +59,23 @@ impl Vfs {
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        match name {
-            b"." => Ok(cur.clone()),
-            b".." => Ok(self.dotdot(ctx, cur)),
+        let next = match name {
+            b"." => cur.clone(),
+            b".." => {
+                if ctx.resolve.beneath.as_ref() == Some(cur) {
+                    return Err(Errno::EXDEV);
+                }
+                self.dotdot(ctx, cur)
+            }
             _ => {
                 let d = cur.dentry.child(name)?;
-                Ok(self.follow_mounts(Location::new(cur.mount.clone(), d)))
+                self.follow_mounts(Location::new(cur.mount.clone(), d))
             }
+        };
+        if ctx.resolve.no_xdev && !Arc::ptr_eq(&next.mount, &cur.mount) {
+            return Err(Errno::EXDEV);
         }
+        Ok(next)
     }
 
     /// "..": never above `ctx.root`, across mount roots to the mountpoint.
@@ -90,10 +99,19 @@ impl Vfs {
     /// Follow the symlink at `link` (whose parent is `parent`).
     pub(crate) fn follow(&self, ctx: &Context, parent: &Location, link: &Location, hops: &mut u32) -> SysResult<Location> {
         *hops += 1;
-        if *hops > MAXSYMLINKS {
+        if *hops > MAXSYMLINKS || ctx.resolve.no_symlinks {
             return Err(Errno::ELOOP);
         }
-        match link.inode().follow_link(ctx)? {
+        let target = link.inode().follow_link(ctx)?;
+        if !matches!(target, LinkTarget::Path(_)) {
+            if ctx.resolve.no_magiclinks {
+                return Err(Errno::ELOOP);
+            }
+            if ctx.resolve.scoped {
+                return Err(Errno::EXDEV);
+            }
+        }
+        match target {
             LinkTarget::Path(t) => {
                 if t.is_empty() {
                     return Err(Errno::ENOENT);
@@ -111,6 +129,9 @@ impl Vfs {
         check_path(path)?;
         if path.is_empty() {
             return Err(Errno::ENOENT);
+        }
+        if path[0] == b'/' && ctx.resolve.beneath.is_some() {
+            return Err(Errno::EXDEV);
         }
         let mut cur = if path[0] == b'/' { ctx.root.clone() } else { start };
         let comps = components(path);
@@ -156,6 +177,9 @@ impl Vfs {
         check_path(path)?;
         if path.is_empty() {
             return Err(Errno::ENOENT);
+        }
+        if path[0] == b'/' && ctx.resolve.beneath.is_some() {
+            return Err(Errno::EXDEV);
         }
         let start = if path[0] == b'/' { ctx.root.clone() } else { start };
         let trailing = path.last() == Some(&b'/');

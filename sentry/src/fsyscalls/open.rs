@@ -14,7 +14,7 @@ use crate::task::run::Thread;
 pub static ENTRIES: &[Entry] = &[
     sc!(SYS_open, open),
     sc!(SYS_openat, openat),
-    sc!(SYS_openat2, openat2, "RESOLVE_* flags are refused with EINVAL except 0"),
+    sc!(SYS_openat2, openat2),
     sc!(SYS_creat, creat),
     sc!(SYS_close, close),
     sc!(SYS_close_range, close_range),
@@ -22,8 +22,36 @@ pub static ENTRIES: &[Entry] = &[
 
 /// Open `path` relative to `dirfd` and install it.
 pub fn do_open(t: &mut Thread, dirfd: i32, path: &[u8], flags: i32, mode: u32) -> SysResult<u64> {
-    let dir = dir_loc(t, dirfd, path)?;
-    let ctx = t.task.vfs_ctx();
+    do_open_resolve(t, dirfd, path, flags, mode, 0)
+}
+
+const RESOLVE_NO_XDEV: u64 = 0x01;
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+const RESOLVE_CACHED: u64 = 0x20;
+
+fn do_open_resolve(t: &mut Thread, dirfd: i32, path: &[u8], flags: i32, mode: u32, resolve: u64) -> SysResult<u64> {
+    let mut ctx = t.task.vfs_ctx();
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
+        // The scope is the dirfd (or the cwd), whatever the path says.
+        let scope = if dirfd == libc::AT_FDCWD {
+            ctx.cwd.clone()
+        } else {
+            t.task.files().get(dirfd)?.location().cloned().ok_or(Errno::ENOTDIR)?
+        };
+        if resolve & RESOLVE_IN_ROOT != 0 {
+            ctx.root = scope.clone();
+        } else {
+            ctx.resolve.beneath = Some(scope.clone());
+        }
+        ctx.resolve.scoped = true;
+    }
+    ctx.resolve.no_symlinks = resolve & RESOLVE_NO_SYMLINKS != 0;
+    ctx.resolve.no_magiclinks = resolve & RESOLVE_NO_MAGICLINKS != 0;
+    ctx.resolve.no_xdev = resolve & RESOLVE_NO_XDEV != 0;
+    let dir = if resolve & RESOLVE_IN_ROOT != 0 && path.first() == Some(&b'/') { None } else { dir_loc(t, dirfd, path)? };
     let mode = if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE { mode & 0o7777 } else { 0 };
     let f = t.task.k.vfs.open(&ctx, dir.as_ref(), path, flags, mode)?;
     wait_open_ready(t, &f)?;
@@ -99,15 +127,25 @@ fn openat2(t: &mut Thread, a: &Args) -> SysResult<u64> {
             return Err(Errno::E2BIG);
         }
     }
-    if how.flags & !VALID_OPEN_FLAGS != 0 || how.mode & !0o7777 != 0 || how.resolve != 0 {
+    let known = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED;
+    if how.flags & !VALID_OPEN_FLAGS != 0 || how.mode & !0o7777 != 0 || how.resolve & !known != 0 {
         return Err(Errno::EINVAL);
+    }
+    if how.resolve & RESOLVE_BENEATH != 0 && how.resolve & RESOLVE_IN_ROOT != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // RESOLVE_CACHED: the Sentry's walk never blocks on I/O it could
+    // avoid, so a cached-only lookup is simply a lookup; O_CREAT/O_TRUNC
+    // and O_TMPFILE would need I/O (EAGAIN as on Linux).
+    if how.resolve & RESOLVE_CACHED != 0 && how.flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_TMPFILE) as u32 as u64 != 0 {
+        return Err(Errno::EAGAIN);
     }
     let flags = how.flags as i32;
     if how.mode != 0 && flags & libc::O_CREAT == 0 && flags & libc::O_TMPFILE != libc::O_TMPFILE {
         return Err(Errno::EINVAL);
     }
     let p = read_path(t, a.u64(1))?;
-    do_open(t, a.i32(0), &p, flags, how.mode as u32)
+    do_open_resolve(t, a.i32(0), &p, flags, how.mode as u32, how.resolve)
 }
 
 fn close(t: &mut Thread, a: &Args) -> SysResult<u64> {

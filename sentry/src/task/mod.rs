@@ -328,7 +328,7 @@ impl Task {
     /// The VFS context for a path operation by this task.
     pub fn vfs_ctx(&self) -> fs::vfs::Context {
         let f = self.fs_ctx();
-        fs::vfs::Context { root: f.root, cwd: f.cwd, creds: self.tg.creds(), umask: f.umask, pid: self.tg.tgid, tid: self.tid }
+        fs::vfs::Context { root: f.root, cwd: f.cwd, creds: self.tg.creds(), umask: f.umask, pid: self.tg.tgid, tid: self.tid, resolve: Default::default() }
     }
 
     /// Wake the task: out of a blocking wait, and out of the workload.
