@@ -78,6 +78,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> Result<i32> {
         gid,
         stdio: dup_stdio()?,
         opts: KernelOptions { strace: cli.strace, ..Default::default() },
+        setup: None,
     };
     let outcome = run_sandbox(cfg);
     let _ = gofer.kill();

@@ -20,11 +20,15 @@ pub fn gofer(root: &std::path::Path, sock: OwnedFd, read_only: bool) -> Result<C
     cmd.stdin(std::process::Stdio::null());
     let raw = sock.as_raw_fd();
     // SAFETY: the closure runs in the forked child before exec and only
-    // calls dup2, which is async-signal-safe; `raw` stays open in the parent
+    // calls dup2 and prctl, which are async-signal-safe; `raw` stays open in the parent
     // until after spawn returns.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(raw, GOFER_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The gofer dies with the sandbox (even one killed by SIGKILL).
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -46,7 +46,14 @@ pub struct SandboxConfig {
     /// The workload's fds 0, 1, 2 (host fds donated to it).
     pub stdio: Vec<OwnedFd>,
     pub opts: KernelOptions,
+    /// Called once /dev and /proc are mounted and before the first process
+    /// is made (its cwd looked up): the OCI runtime mounts the container's
+    /// other mounts here.
+    pub setup: Option<SetupFn>,
 }
+
+/// See [`SandboxConfig::setup`].
+pub type SetupFn = Box<dyn FnOnce(&Arc<Kernel>) -> Result<(), String> + Send>;
 
 /// How the first process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +87,8 @@ pub enum BootError {
     Platform(#[from] platform::PlatformError),
     #[error("{0}: {1}")]
     Fs(&'static str, Errno),
+    #[error("{0}")]
+    Setup(String),
 }
 
 fn fs_err(what: &'static str) -> impl Fn(Errno) -> BootError {
@@ -127,7 +136,7 @@ fn mount_proc(k: &Arc<Kernel>) -> Result<(), BootError> {
 
 /// /dev/tty when the workload's stdio is a terminal: opening it gives the
 /// same terminal (and its job-control state).
-struct ControllingTty(Arc<fs::host::HostFile>);
+pub(crate) struct ControllingTty(pub(crate) Arc<fs::host::HostFile>);
 
 impl fs::device::CharDevice for ControllingTty {
     fn open(&self, _ctx: &fs::vfs::Context, _flags: i32) -> SysResult<Arc<dyn fs::file::FileOps>> {
@@ -136,7 +145,7 @@ impl fs::device::CharDevice for ControllingTty {
 }
 
 /// Resolve a command name through PATH inside the sandbox.
-fn resolve_command(vfs: &Vfs, ctx: &fs::vfs::Context, argv0: &[u8], env: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn resolve_command(vfs: &Vfs, ctx: &fs::vfs::Context, argv0: &[u8], env: &[Vec<u8>]) -> Vec<u8> {
     if argv0.contains(&b'/') {
         return argv0.to_vec();
     }
@@ -158,8 +167,28 @@ fn resolve_command(vfs: &Vfs, ctx: &fs::vfs::Context, argv0: &[u8], env: &[Vec<u
     argv0.to_vec()
 }
 
+/// A sandbox built and ready: the kernel, its filesystems, and the first
+/// process (pid 1) created with its stdio but not yet running. The OCI
+/// `create` stops here; `start` calls [`Sandbox::start`].
+pub struct Sandbox {
+    pub kernel: Arc<Kernel>,
+    /// The first process, not yet running: its thread group may still be
+    /// adjusted (supplementary groups, rlimits, no_new_privs).
+    pub init: Arc<Task>,
+    path: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+}
+
 /// Run the sandbox to completion: returns how the first process ended.
 pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
+    let k = build_sandbox(cfg)?.start()?;
+    Ok(Outcome::from_wait_status(k.wait_done()))
+}
+
+/// Build everything (memory file, platform, root filesystem, /dev, /proc,
+/// kernel, the first process) without running any workload code.
+pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
     let mem = Arc::new(MemoryFile::new(MEMORY_FILE_SIZE)?);
     let platform: Arc<dyn Platform> = match cfg.platform {
         PlatformKind::Ptrace => Arc::new(platform::ptrace::Ptrace::new(mem.clone())?),
@@ -169,6 +198,9 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     let vfs = build_vfs(&cfg)?;
     let k = Kernel::new(platform.clone(), pages.clone(), vfs.clone(), cfg.opts.clone());
     mount_proc(&k)?;
+    if let Some(setup) = cfg.setup {
+        setup(&k).map_err(BootError::Setup)?;
+    }
 
     let creds = Creds::user(cfg.uid, cfg.gid);
     let ctx = vfs.root_context(creds.clone(), 1);
@@ -207,11 +239,17 @@ pub fn run_sandbox(cfg: SandboxConfig) -> Result<Outcome, BootError> {
     }
     let argv0 = cfg.argv.first().cloned().ok_or(BootError::Fs("empty command", Errno::EINVAL))?;
     let path = resolve_command(&vfs, &ctx, &argv0, &cfg.env);
-    let argv = cfg.argv;
-    let env = cfg.env;
-    run::spawn_init(task, Box::new(move |t| crate::task::exec::do_execve(t, None, None, path, argv, env, 0).map(|_| ())))
-        .map_err(|e| BootError::Fs("spawn", e.into()))?;
-    let status = k.wait_done();
-    Ok(Outcome::from_wait_status(status))
+    Ok(Sandbox { kernel: k, init: task, path, argv: cfg.argv, env: cfg.env })
+}
+
+impl Sandbox {
+    /// Start the first process (its execve, then the workload); returns
+    /// the kernel, whose `wait_done` gives init's wait status.
+    pub fn start(self) -> Result<Arc<Kernel>, BootError> {
+        let Sandbox { kernel, init, path, argv, env } = self;
+        run::spawn_init(init, Box::new(move |t| crate::task::exec::do_execve(t, None, None, path, argv, env, 0).map(|_| ())))
+            .map_err(|e| BootError::Fs("spawn", e.into()))?;
+        Ok(kernel)
+    }
 }
 

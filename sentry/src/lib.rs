@@ -16,3 +16,4 @@ pub mod syscalls;
 pub mod task;
 pub mod time;
 pub mod boot;
+pub mod control;

@@ -1,0 +1,420 @@
+//! `runsc-rs boot` (hidden): the sandbox process of one container.
+//!
+//! Started by `create` in a new session with the container's stdio as
+//! fds 0/1/2. It joins the cgroups and network namespace create prepared,
+//! starts the gofers, builds the sandbox (stopping before the first
+//! process runs), listens on `<state>/control.sock`, reports "ok" (or the
+//! error) on the ready fd, and then serves control requests. It exits when
+//! the container's init exits, with init's exit code (128+N for a signal).
+//! Host signals it receives (TERM, INT, HUP, QUIT, USR1, USR2, WINCH,
+//! ALRM) are forwarded to the container's init.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use sentry::boot::{build_sandbox, Outcome, PlatformKind, Sandbox, SandboxConfig};
+use sentry::control::ProcessSpec;
+use sentry::kernel::{Kernel, KernelOptions};
+use sentry::task::Rlimit;
+use tracing::{info, warn};
+
+use super::proto::{self, ExecSpec, Reply, Request};
+use crate::{Cli, PlatformArg};
+
+#[derive(Args, Debug)]
+pub struct BootArgs {
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long)]
+    pub id: String,
+    /// The container's state directory.
+    #[arg(long = "state-dir")]
+    pub state_dir: PathBuf,
+    /// Where to report readiness ("ok\n") or the error.
+    #[arg(long = "ready-fd")]
+    pub ready_fd: i32,
+    /// Host cgroup directories to join first.
+    #[arg(long = "cgroup")]
+    pub cgroups: Vec<PathBuf>,
+}
+
+/// The signals forwarded to the container's init.
+pub fn forwarded_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGALRM] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Block the forwarded signals in this thread (and the threads it makes).
+pub fn block_forwarded() -> Result<SigSet> {
+    let set = forwarded_signals();
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("blocking signals")?;
+    Ok(set)
+}
+
+enum Event {
+    Started(Arc<Kernel>),
+    Exit(i32),
+}
+
+struct Server {
+    kernel: Arc<Kernel>,
+    pending: Mutex<Option<Sandbox>>,
+    started: AtomicBool,
+    /// Exit statuses of exec'd processes: None while running.
+    execs: Mutex<HashMap<i32, Option<i32>>>,
+    execs_cv: Condvar,
+    events: Mutex<Sender<Event>>,
+}
+
+pub fn run(cli: &Cli, a: &BootArgs) -> Result<i32> {
+    if a.ready_fd < 3 {
+        bail!("--ready-fd must be an inherited descriptor (>= 3)");
+    }
+    // SAFETY: the fd was placed at this number for us by `create` and
+    // nothing else in this process owns it.
+    let ready = unsafe { OwnedFd::from_raw_fd(a.ready_fd) };
+    let mut ready = std::fs::File::from(ready);
+    let set = block_forwarded()?;
+    let mut gofers = Vec::new();
+    let r = prepare(cli, a, &mut gofers);
+    let (server, listener) = match r {
+        Ok(x) => {
+            let _ = ready.write_all(b"ok\n");
+            drop(ready);
+            x
+        }
+        Err(e) => {
+            let _ = write!(ready, "{e:#}");
+            drop(ready);
+            stop_gofers(&mut gofers);
+            return Err(e);
+        }
+    };
+    let (tx, rx) = channel();
+    *server.events.lock().unwrap() = tx;
+    {
+        let s = server.clone();
+        std::thread::Builder::new().name("signals".into()).spawn(move || loop {
+            let Ok(sig) = set.wait() else { continue };
+            let sig = sig as i32;
+            info!(sig, "host signal for the container");
+            if s.started.load(Ordering::SeqCst) {
+                let _ = s.kernel.signal_process(1, sig);
+            } else if sig != libc::SIGWINCH {
+                let _ = s.events.lock().unwrap().send(Event::Exit(128 + sig));
+            }
+        })?;
+    }
+    {
+        let s = server.clone();
+        std::thread::Builder::new().name("control".into()).spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                let _ = std::thread::Builder::new().name("control-conn".into()).spawn(move || serve(&s, conn));
+            }
+        })?;
+    }
+    let code = match rx.recv() {
+        Ok(Event::Started(k)) => Outcome::from_wait_status(k.wait_done()).exit_code(),
+        Ok(Event::Exit(code)) => code,
+        Err(_) => 255,
+    };
+    info!(code, "the container's init has exited");
+    let _ = std::fs::remove_file(a.state_dir.join("control.sock"));
+    stop_gofers(&mut gofers);
+    Ok(code)
+}
+
+fn stop_gofers(gofers: &mut Vec<Child>) {
+    for mut g in gofers.drain(..) {
+        let _ = g.kill();
+        let _ = g.wait();
+    }
+}
+
+fn dup_stdio() -> Result<Vec<OwnedFd>> {
+    [std::io::stdin().as_fd().try_clone_to_owned(), std::io::stdout().as_fd().try_clone_to_owned(), std::io::stderr().as_fd().try_clone_to_owned()]
+        .into_iter()
+        .map(|r| r.context("duplicating stdio"))
+        .collect()
+}
+
+/// A mount the sandbox makes itself.
+enum Extra {
+    /// A directory served by its own gofer.
+    Gofer { dest: String, client: OwnedFd, read_only: bool },
+    /// A host file copied into the sandbox's writable layer.
+    File { dest: String, data: Vec<u8> },
+    Tmpfs { dest: String },
+}
+
+fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Server>, UnixListener)> {
+    for cg in &a.cgroups {
+        std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string()).with_context(|| format!("joining cgroup {}", cg.display()))?;
+    }
+    let spec = super::spec::load(&a.bundle)?;
+    // Join a network namespace the config names (the sandbox's stack is
+    // loopback-only for now, but the host side lives there).
+    if let Some(linux) = spec.linux() {
+        for ns in linux.namespaces().iter().flatten() {
+            if ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+                if let Some(path) = ns.path() {
+                    let f = std::fs::File::open(path).with_context(|| format!("network namespace {}", path.display()))?;
+                    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("joining network namespace {}", path.display()))?;
+                }
+            }
+        }
+    }
+    let root = super::spec::rootfs(&a.bundle, &spec)?.canonicalize().context("rootfs")?;
+    let (ours, theirs) = gofer::socketpair().context("gofer socket")?;
+    gofers.push(crate::spawn::gofer(&root, theirs, true)?);
+
+    let mut extras = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().to_string_lossy().into_owned();
+        let typ = m.typ().clone().unwrap_or_default();
+        let opts = m.options().clone().unwrap_or_default();
+        let is_bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        match typ.as_str() {
+            _ if is_bind => {
+                let src = m.source().clone().context("bind mount without a source")?;
+                let src = if src.is_absolute() { src } else { a.bundle.join(src) };
+                let read_only = opts.iter().any(|o| o == "ro");
+                if src.is_dir() {
+                    let (c, s) = gofer::socketpair().context("gofer socket")?;
+                    gofers.push(crate::spawn::gofer(&src, s, read_only)?);
+                    extras.push(Extra::Gofer { dest, client: c, read_only });
+                } else {
+                    let data = std::fs::read(&src).with_context(|| format!("bind mount source {}", src.display()))?;
+                    extras.push(Extra::File { dest, data });
+                }
+            }
+            "tmpfs" => extras.push(Extra::Tmpfs { dest }),
+            // Already there (/proc, /dev), or not modelled yet.
+            _ => info!("mount {typ} on {dest}: accepted, not mounted"),
+        }
+    }
+
+    let process = spec.process().as_ref().context("no process")?;
+    let es = super::spec::exec_spec(process);
+    let opts = KernelOptions {
+        strace: cli.strace,
+        hostname: spec.hostname().clone().unwrap_or_else(|| "runsc-rs".into()),
+        ..Default::default()
+    };
+    let cfg = SandboxConfig {
+        platform: match cli.platform {
+            PlatformArg::Ptrace => PlatformKind::Ptrace,
+            PlatformArg::Kvm => PlatformKind::Kvm,
+        },
+        gofer: ours,
+        overlay: true,
+        argv: es.args.iter().map(|s| s.clone().into_bytes()).collect(),
+        env: es.env.iter().map(|s| s.clone().into_bytes()).collect(),
+        cwd: es.cwd.clone().into_bytes(),
+        uid: es.uid,
+        gid: es.gid,
+        stdio: dup_stdio()?,
+        opts,
+        setup: Some(Box::new(move |k: &Arc<Kernel>| mount_extras(k, extras))),
+    };
+    let sandbox = build_sandbox(cfg).context("building the sandbox")?;
+    {
+        let tg = &sandbox.init.tg;
+        tg.creds.lock().unwrap().groups = es.groups.clone();
+        let mut l = tg.limits.lock().unwrap();
+        for (r, soft, hard) in &es.rlimits {
+            if let Some(slot) = l.get_mut(*r as usize) {
+                *slot = Rlimit { cur: *soft, max: *hard };
+            }
+        }
+        tg.no_new_privs.store(es.no_new_privs, Ordering::SeqCst);
+    }
+    let kernel = sandbox.kernel.clone();
+    kernel.enable_control();
+    let sock = a.state_dir.join("control.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).with_context(|| format!("control socket {}", sock.display()))?;
+    let (tx, _) = channel();
+    let server = Arc::new(Server {
+        kernel,
+        pending: Mutex::new(Some(sandbox)),
+        started: AtomicBool::new(false),
+        execs: Mutex::new(HashMap::new()),
+        execs_cv: Condvar::new(),
+        events: Mutex::new(tx),
+    });
+    Ok((server, listener))
+}
+
+/// mkdir -p inside the sandbox, as root.
+fn mkdir_p(k: &Kernel, path: &str) -> Result<(), String> {
+    let ctx = k.vfs.root_context(fs::creds::Creds::root(), 0);
+    let mut cur = String::new();
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        cur.push('/');
+        cur.push_str(comp);
+        match k.vfs.mkdir(&ctx, None, cur.as_bytes(), 0o755) {
+            Ok(()) | Err(abi::Errno::EEXIST) => {}
+            Err(e) => return Err(format!("mkdir {cur}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>) -> Result<(), String> {
+    use fs::mount::MountFlags;
+    let ctx = k.vfs.root_context(fs::creds::Creds::root(), 0);
+    for e in extras {
+        match e {
+            Extra::Gofer { dest, client, read_only } => {
+                mkdir_p(k, &dest)?;
+                let fs = fs::goferfs::GoferFs::new(Arc::new(gofer::Client::new(client))).map_err(|e| format!("bind mount {dest}: {e}"))?;
+                let flags = MountFlags { readonly: read_only, ..Default::default() };
+                k.vfs.mount(&ctx, None, dest.as_bytes(), fs, flags, "bind").map_err(|e| format!("bind mount {dest}: {e}"))?;
+            }
+            Extra::Tmpfs { dest } => {
+                mkdir_p(k, &dest)?;
+                let fs = fs::tmpfs::TmpFs::new(0o1777, fs::types::Owner { uid: 0, gid: 0 });
+                k.vfs.mount(&ctx, None, dest.as_bytes(), fs, MountFlags::default(), "tmpfs").map_err(|e| format!("tmpfs on {dest}: {e}"))?;
+            }
+            Extra::File { dest, data } => {
+                if let Some((dir, _)) = dest.rsplit_once('/') {
+                    mkdir_p(k, dir)?;
+                }
+                let f = k
+                    .vfs
+                    .open(&ctx, None, dest.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644)
+                    .map_err(|e| format!("bind mount of a file on {dest}: {e}"))?;
+                let mut off = 0;
+                while off < data.len() {
+                    off += f.write(&data[off..]).map_err(|e| format!("writing {dest}: {e}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve(s: &Arc<Server>, conn: UnixStream) {
+    let reply = match proto::read_request(&conn) {
+        Ok((req, fds)) => handle(s, req, fds).unwrap_or_else(Reply::err),
+        Err(e) => Reply::err(format!("bad request: {e:#}")),
+    };
+    if let Err(e) = proto::write_reply(&conn, &reply) {
+        warn!("control reply: {e:#}");
+    }
+}
+
+fn handle(s: &Arc<Server>, req: Request, fds: Vec<OwnedFd>) -> Result<Reply> {
+    let k = &s.kernel;
+    let started = s.started.load(Ordering::SeqCst);
+    Ok(match req {
+        Request::Status => Reply { started: Some(started), ..Default::default() },
+        Request::Start => {
+            let sandbox = s.pending.lock().unwrap().take().context("the container has already been started")?;
+            let k = sandbox.start().context("starting the container's process")?;
+            s.started.store(true, Ordering::SeqCst);
+            let _ = s.events.lock().unwrap().send(Event::Started(k));
+            Reply::default()
+        }
+        Request::Signal { pid, sig, all } => {
+            if !started {
+                if pid.is_some() {
+                    bail!("the container has not started");
+                }
+                // Nothing runs yet: the signal ends the sandbox.
+                let _ = s.events.lock().unwrap().send(Event::Exit(128 + sig));
+                return Ok(Reply::default());
+            }
+            if all {
+                k.signal_all(sig)?;
+            } else {
+                k.signal_process(pid.unwrap_or(1), sig)?;
+            }
+            Reply::default()
+        }
+        Request::Exec { spec } => {
+            if !started {
+                bail!("cannot exec in a container that is not running");
+            }
+            let pid = exec(s, spec, fds)?;
+            Reply { pid: Some(pid), ..Default::default() }
+        }
+        Request::WaitPid { pid } => {
+            let mut m = s.execs.lock().unwrap();
+            loop {
+                match m.get(&pid) {
+                    None => bail!("no process {pid} started by exec"),
+                    Some(Some(status)) => {
+                        let status = *status;
+                        m.remove(&pid);
+                        break Reply { status: Some(status), ..Default::default() };
+                    }
+                    Some(None) => m = s.execs_cv.wait(m).unwrap(),
+                }
+            }
+        }
+        Request::Ps => {
+            let procs = k
+                .process_list()
+                .into_iter()
+                .map(|p| proto::Proc { pid: p.pid, ppid: p.ppid, uid: p.uid, state: p.state, cmd: p.comm })
+                .collect();
+            Reply { procs: Some(procs), ..Default::default() }
+        }
+        Request::Stats => {
+            let st = k.stats();
+            Reply { memory_bytes: Some(st.memory_bytes), pids: Some(st.pids), ..Default::default() }
+        }
+    })
+}
+
+fn exec(s: &Arc<Server>, spec: ExecSpec, fds: Vec<OwnedFd>) -> Result<i32> {
+    if fds.len() != 3 {
+        bail!("exec needs 3 stdio fds, got {}", fds.len());
+    }
+    let ps = ProcessSpec {
+        argv: spec.args.iter().map(|x| x.clone().into_bytes()).collect(),
+        env: spec.env.iter().map(|x| x.clone().into_bytes()).collect(),
+        cwd: spec.cwd.into_bytes(),
+        uid: spec.uid,
+        gid: spec.gid,
+        groups: spec.groups,
+        stdio: fds,
+        rlimits: spec.rlimits.iter().map(|(r, c, m)| (*r, Rlimit { cur: *c, max: *m })).collect(),
+        no_new_privs: spec.no_new_privs,
+    };
+    let k = s.kernel.clone();
+    // Hold the table lock across spawn so a fast exit is not missed.
+    let mut m = s.execs.lock().unwrap();
+    let pid = k.spawn_process(ps)?;
+    m.insert(pid, None);
+    drop(m);
+    reap_exec(s, pid);
+    Ok(pid)
+}
+
+/// Collect the exit status of an exec'd process.
+fn reap_exec(s: &Arc<Server>, pid: i32) {
+    let s2 = s.clone();
+    let _ = std::thread::Builder::new().name("exec-wait".into()).spawn(move || {
+        let status = s2.kernel.wait_process(pid).unwrap_or(255 << 8);
+        s2.execs.lock().unwrap().insert(pid, Some(status));
+        s2.execs_cv.notify_all();
+    });
+}

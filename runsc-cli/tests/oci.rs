@@ -1,0 +1,378 @@
+//! The OCI runtime command line (issue 4): run, the create/start/state/
+//! kill/delete lifecycle, exec, ps, hooks and error cases, on a bundle
+//! whose rootfs holds busybox-static. Every test has its own --root.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+/// A bundle and a state root under a fresh temp dir; `delete --force` of
+/// the container on drop.
+struct Env {
+    dir: PathBuf,
+    id: String,
+}
+
+impl Env {
+    fn new(name: &str, args: &[&str]) -> Env {
+        need_busybox();
+        let dir = std::env::temp_dir().join(format!("runsc-rs-oci-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("bundle/rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+        for applet in ["sh", "echo", "sleep", "cat", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let env = Env { dir, id: format!("c-{name}") };
+        env.write_config(config(args));
+        env
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    fn write_config(&self, c: Value) {
+        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(runsc());
+        cmd.args(["--platform", &platform()]).arg("--root").arg(self.root()).args(args);
+        cmd
+    }
+
+    /// Run a CLI command to completion (stdio captured; for commands that
+    /// do not start a sandbox, or whose sandbox gets files as stdio).
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().expect("runsc-rs")
+    }
+
+    /// `create`, with the container's stdout/stderr in files.
+    fn create(&self, extra: &[&str]) -> Output {
+        let out = std::fs::File::create(self.dir.join("out")).unwrap();
+        let err = std::fs::File::create(self.dir.join("err")).unwrap();
+        let mut args = vec!["create", "--bundle"];
+        let b = self.bundle();
+        args.push(b.to_str().unwrap());
+        args.extend_from_slice(extra);
+        args.push(&self.id);
+        let st = self.cmd(&args).stdin(Stdio::null()).stdout(out).stderr(err).status().expect("runsc-rs create");
+        Output { status: st, stdout: std::fs::read(self.dir.join("out")).unwrap(), stderr: std::fs::read(self.dir.join("err")).unwrap() }
+    }
+
+    fn state(&self) -> Value {
+        let o = self.run(&["state", &self.id]);
+        serde_json::from_str(&ok(o)).expect("state JSON")
+    }
+
+    fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap().to_string()
+    }
+
+    /// Poll `state` until the container is stopped.
+    fn wait_stopped(&self) {
+        for _ in 0..2000 {
+            if self.status() == "stopped" {
+                return;
+            }
+            std::thread::yield_now();
+        }
+        panic!("container did not stop");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.run(&["delete", "--force", &self.id]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn config(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/bin", "FOO=bar"],
+            "cwd": "/"
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "oci-test",
+        "annotations": {"org.example.key": "value"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}
+        ],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+    })
+}
+
+fn pid_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_propagates_exit_status_and_output() {
+    let e = Env::new("run", &["sh", "-c", "echo out $FOO $(hostname); test -d /scratch; exit 3"]);
+    let b = e.bundle();
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out bar oci-test\n");
+    assert!(!e.root().join(&e.id).exists(), "run removes the state");
+
+    e.write_config(config(&["sh", "-c", "kill -KILL $$"]));
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(o.status.code(), Some(137), "{}", err(&o));
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    let e = Env::new("life", &["sleep", "1000"]);
+    let pidfile = e.dir.join("pid");
+    let o = e.create(&["--pid-file", pidfile.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let st = e.state();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], e.id.as_str());
+    assert_eq!(st["ociVersion"], "1.0.2-dev");
+    assert_eq!(st["annotations"]["org.example.key"], "value");
+    assert_eq!(Path::new(st["bundle"].as_str().unwrap()), e.bundle());
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid.to_string());
+    assert!(pid_alive(pid));
+
+    ok(e.run(&["start", &e.id]));
+    assert_eq!(e.status(), "running");
+    let o = e.run(&["start", &e.id]);
+    assert!(!o.status.success(), "start twice must fail");
+    assert!(err(&o).contains("running"), "{}", err(&o));
+
+    let list = ok(e.run(&["list", "--format", "json"]));
+    assert!(list.contains(&format!("\"id\":\"{}\"", e.id)), "{list}");
+
+    ok(e.run(&["kill", &e.id, "TERM"]));
+    e.wait_stopped();
+    assert!(!pid_alive(pid));
+    let o = e.run(&["kill", &e.id, "KILL"]);
+    assert!(!o.status.success(), "kill of a stopped container must fail");
+
+    ok(e.run(&["delete", &e.id]));
+    assert!(!e.root().join(&e.id).exists(), "delete removes the state dir");
+    let o = e.run(&["state", &e.id]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn delete_force_kills_a_running_container() {
+    let e = Env::new("force", &["sleep", "1000"]);
+    assert!(e.create(&[]).status.success());
+    ok(e.run(&["start", &e.id]));
+    let pid = e.state()["pid"].as_i64().unwrap();
+    let o = e.run(&["delete", &e.id]);
+    assert!(!o.status.success(), "delete of a running container needs --force");
+    ok(e.run(&["delete", "--force", &e.id]));
+    assert!(!pid_alive(pid), "the sandbox process is gone");
+    assert!(!e.root().join(&e.id).exists());
+}
+
+#[test]
+fn duplicate_and_unknown_ids() {
+    let e = Env::new("dup", &["sleep", "1000"]);
+    assert!(e.create(&[]).status.success());
+    let o = e.create(&[]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("already exists"), "{}", err(&o));
+    assert_eq!(e.status(), "created", "the first container is untouched");
+
+    for cmd in [&["state", "nope"][..], &["start", "nope"], &["kill", "nope", "KILL"], &["delete", "nope"], &["exec", "nope", "true"], &["ps", "nope"]] {
+        let o = e.run(cmd);
+        assert!(!o.status.success(), "{cmd:?}");
+        assert!(err(&o).contains("does not exist"), "{cmd:?}: {}", err(&o));
+    }
+    // A created container can be deleted without --force.
+    ok(e.run(&["delete", &e.id]));
+}
+
+#[test]
+fn exec_and_ps_in_a_running_container() {
+    let e = Env::new("exec", &["sleep", "1000"]);
+    assert!(e.create(&[]).status.success());
+    ok(e.run(&["start", &e.id]));
+    let o = e.run(&["exec", &e.id, "echo", "hi"]);
+    assert_eq!(ok(o), "hi\n");
+    let o = e.run(&["exec", "--env", "X=y", &e.id, "sh", "-c", "echo $X $FOO; exit 5"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "y bar\n");
+
+    let proc_file = e.dir.join("process.json");
+    std::fs::write(&proc_file, json!({"args": ["sh", "-c", "echo from-file"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}).to_string()).unwrap();
+    assert_eq!(ok(e.run(&["exec", "--process", proc_file.to_str().unwrap(), &e.id])), "from-file\n");
+
+    let table = ok(e.run(&["ps", &e.id]));
+    assert!(table.lines().any(|l| l.split_whitespace().nth(1) == Some("1")), "{table}");
+    let pids: Vec<i64> = serde_json::from_slice(&e.run(&["ps", "--format", "json", &e.id]).stdout).unwrap();
+    assert_eq!(pids, vec![1], "exec'd processes are reaped");
+
+    let stats: Value = serde_json::from_slice(&ok(e.run(&["events", "--stats", &e.id])).into_bytes()).unwrap();
+    assert_eq!(stats["data"]["pids"]["current"], 1);
+    assert!(stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_bundles_are_clear_errors() {
+    let e = Env::new("bad", &["true"]);
+    std::fs::write(e.bundle().join("config.json"), "{ not json").unwrap();
+    let b = e.bundle();
+    let o = e.run(&["create", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("config.json"), "{}", err(&o));
+    assert!(!e.root().join(&e.id).exists(), "no state left behind");
+
+    let missing = e.dir.join("missing");
+    let o = e.run(&["create", "--bundle", missing.to_str().unwrap(), &e.id]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("does not exist"), "{}", err(&o));
+
+    let o = e.run(&["create", "--bundle", b.to_str().unwrap(), "bad/id"]);
+    assert!(!o.status.success());
+
+    // A command that does not exist: create succeeds, the process fails.
+    e.write_config(config(&["/no/such/cmd"]));
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(o.status.code(), Some(127), "{}", err(&o));
+}
+
+#[test]
+fn hooks_get_the_state_on_stdin() {
+    let e = Env::new("hooks", &["true"]);
+    let mut c = config(&["true"]);
+    let hook = |name: &str| {
+        let file = e.dir.join(name);
+        json!({"path": BUSYBOX, "args": ["busybox", "sh", "-c", format!("cat > {}", file.display())]})
+    };
+    c["hooks"] = json!({
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")]
+    });
+    e.write_config(c);
+    assert!(e.create(&[]).status.success());
+    let st: Value = serde_json::from_slice(&std::fs::read(e.dir.join("createRuntime")).unwrap()).unwrap();
+    assert_eq!(st["id"], e.id.as_str());
+    assert_eq!(st["status"], "created");
+    assert!(st["pid"].as_i64().unwrap() > 0);
+    ok(e.run(&["start", &e.id]));
+    let st: Value = serde_json::from_slice(&std::fs::read(e.dir.join("poststart")).unwrap()).unwrap();
+    assert_eq!(st["id"], e.id.as_str());
+    e.wait_stopped();
+    ok(e.run(&["delete", &e.id]));
+    let st: Value = serde_json::from_slice(&std::fs::read(e.dir.join("poststop")).unwrap()).unwrap();
+    assert_eq!(st["status"], "stopped");
+}
+
+#[test]
+fn version_spec_features() {
+    let o = Command::new(runsc()).arg("--version").output().unwrap();
+    let v = ok(o);
+    assert!(v.starts_with("runsc-rs version ") && v.contains("\nspec: 1.0.2-dev"), "{v}");
+    let e = Env::new("spec", &["true"]);
+    std::fs::remove_file(e.bundle().join("config.json")).unwrap();
+    let b = e.bundle();
+    ok(e.run(&["spec", "--bundle", b.to_str().unwrap()]));
+    let c: Value = serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["root"]["path"], "rootfs");
+    assert!(!e.run(&["spec", "--bundle", b.to_str().unwrap()]).status.success(), "spec does not overwrite");
+    let f: Value = serde_json::from_slice(&ok(e.run(&["features"])).into_bytes()).unwrap();
+    assert!(f["hooks"].as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn cgroup_limits_and_pause_resume() {
+    if !Path::new("/sys/fs/cgroup/freezer").is_dir() || !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("skipped: needs cgroup v1 memory and freezer hierarchies");
+        return;
+    }
+    let e = Env::new("cgroup", &["sleep", "1000"]);
+    let mut c = config(&["sleep", "1000"]);
+    let cg = format!("runsc-rs-test-{}/{}", std::process::id(), e.id);
+    c["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+    c["linux"]["resources"] = json!({"memory": {"limit": 268435456}, "pids": {"limit": 100}});
+    e.write_config(c);
+    assert!(e.create(&[]).status.success(), "{}", String::from_utf8_lossy(&std::fs::read(e.dir.join("err")).unwrap()));
+    let mem = Path::new("/sys/fs/cgroup/memory").join(&cg);
+    assert_eq!(std::fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap().trim(), "268435456");
+    let pid = e.state()["pid"].as_i64().unwrap();
+    assert!(std::fs::read_to_string(mem.join("cgroup.procs")).unwrap().lines().any(|l| l.trim() == pid.to_string()));
+    ok(e.run(&["start", &e.id]));
+    ok(e.run(&["pause", &e.id]));
+    assert_eq!(e.status(), "paused");
+    ok(e.run(&["resume", &e.id]));
+    assert_eq!(e.status(), "running");
+    assert_eq!(ok(e.run(&["exec", &e.id, "echo", "alive"])), "alive\n");
+    ok(e.run(&["delete", "--force", &e.id]));
+    assert!(!mem.exists(), "delete removes the cgroup");
+    for ctrl in ["memory", "pids", "cpu", "freezer"] {
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(ctrl).join(format!("runsc-rs-test-{}", std::process::id())));
+    }
+}
+
+#[test]
+fn terminal_goes_to_the_console_socket() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let e = Env::new("tty", &["sh", "-c", "test -t 0 && echo is-a-tty"]);
+    let mut c = config(&["sh", "-c", "test -t 0 && echo is-a-tty"]);
+    c["process"]["terminal"] = json!(true);
+    e.write_config(c);
+    let sock_path = e.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let t = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&conn), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(v) => v.first().copied(),
+                _ => None,
+            })
+            .expect("a pty master");
+        // SAFETY: the fd was just received and belongs to nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    });
+    let o = e.create(&["--console-socket", sock_path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let master = t.join().unwrap();
+    ok(e.run(&["start", &e.id]));
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    // Read until the output is there (EIO once the slave is closed).
+    while !String::from_utf8_lossy(&out).contains("is-a-tty") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(String::from_utf8_lossy(&out).contains("is-a-tty"), "{:?}", String::from_utf8_lossy(&out));
+    e.wait_stopped();
+}
