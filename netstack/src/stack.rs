@@ -523,6 +523,14 @@ impl Inner {
                     }
                 }
             }
+            // Data reaching a closed socket's connection resets it (Linux
+            // tcp_rcv_state_process after RCV_SHUTDOWN on an orphan).
+            for o in &self.orphans {
+                let t = self.set.get_mut::<tcp::Socket>(o.handle);
+                if t.recv_queue() > 0 && t.state() != tcp::State::Closed {
+                    t.abort();
+                }
+            }
             while let PollResult::SocketStateChanged = self.iface.poll_egress(now, &mut self.dev, &mut self.set) {}
             if self.dev.queue.is_empty() {
                 break;
@@ -580,7 +588,8 @@ impl Inner {
                         && !matches!(s.prev, tcp::State::Closed | tcp::State::LastAck | tcp::State::TimeWait)
                     {
                         s.reset = true;
-                        s.error = Some(Errno::ECONNRESET);
+                        // tcp_reset: EPIPE in CLOSE_WAIT, else ECONNRESET.
+                        s.error = Some(if s.prev == tcp::State::CloseWait { Errno::EPIPE } else { Errno::ECONNRESET });
                     }
                     s.prev = st;
                 }

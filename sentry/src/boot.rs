@@ -197,6 +197,7 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
     let pages = Arc::new(PageAllocator::new(mem));
     let vfs = build_vfs(&cfg)?;
     let k = Kernel::new(platform.clone(), pages.clone(), vfs.clone(), cfg.opts.clone());
+    crate::socket::inet::register_inet();
     mount_proc(&k)?;
     if let Some(setup) = cfg.setup {
         setup(&k).map_err(BootError::Setup)?;

@@ -42,6 +42,7 @@
 
 mod addr;
 mod cmsg;
+pub mod inet;
 mod syscalls;
 mod unix;
 
