@@ -601,3 +601,79 @@ fn reused_vcpus_tables_and_frames_never_see_stale_translations() {
         t.join().unwrap();
     }
 }
+
+/// New threads on pooled vCPUs, each interrupted again and again while it
+/// enters (a fresh fs_base: the SETBASE entry) and while it issues a
+/// syscall right after entering: every exit is the syscall or an
+/// interruption, never a fault at one of the platform's own (kernel-half)
+/// addresses. Under PVM a kick that lands between SYSCALL's jump to LSTAR
+/// (still in ring 3) and the #PF there used to leave the vCPU in ring 3, so
+/// the next entry ran the IRETQ stub in user mode and "faulted" at
+/// 0xffffff8000001008.
+#[test]
+fn interrupts_while_entering_and_syscalling_never_fault_in_the_kernel_half() {
+    let Some((mem, p)) = setup() else { return };
+    let p = Arc::new(p);
+    #[rustfmt::skip]
+    let code = [
+        0x48, 0x89, 0xc7,   // 0: mov rdi, rax
+        0xb8, 39, 0, 0, 0,  // 3: mov eax, 39
+        0x0f, 0x05,         // 8: syscall
+        0xeb, 0xf4,         // a: jmp 0
+    ];
+    mem.write(CODE_OFF, &code);
+    let (mut syscalls, mut interrupts) = (0u64, 0u64);
+    for round in 0..150u64 {
+        let p = p.clone();
+        // A fresh host thread per context (a pooled vCPU after the first
+        // round), as the Sentry runs a new workload thread.
+        let (s, i) = std::thread::spawn(move || {
+            let mut ctx = p.new_context().unwrap();
+            ctx.map(CODE, PAGE, Prot::READ | Prot::EXEC, CODE_OFF).unwrap();
+            let intr = ctx.interrupter();
+            let (go, rx) = mpsc::channel::<u64>();
+            // Each kick comes a varying number of spins after the switch
+            // starts, sweeping the entry and the syscall.
+            let kicker = std::thread::spawn(move || {
+                while let Ok(spins) = rx.recv() {
+                    for _ in 0..spins {
+                        std::hint::spin_loop();
+                    }
+                    intr.interrupt();
+                }
+            });
+            let mut regs = initial_regs(CODE, 0);
+            regs.fs_base = 0x1000 * (round + 1);
+            let (mut syscalls, mut interrupts, mut n) = (0u64, 0u64, 0u64);
+            let mut expect = 0u64;
+            regs.rax = expect;
+            while syscalls < 40 {
+                go.send((n * 37 + round * 101) % 4000).unwrap();
+                n += 1;
+                match ctx.switch(&mut regs) {
+                    Ok(Event::Syscall) => {
+                        assert_eq!((regs.orig_rax, regs.rip), (39, CODE + 10), "round {round}");
+                        assert_eq!(regs.rdi, expect, "round {round}: registers lost");
+                        assert_eq!(regs.fs_base, 0x1000 * (round + 1));
+                        syscalls += 1;
+                        expect = (round << 32) | syscalls;
+                        regs.rax = expect;
+                    }
+                    Ok(Event::Interrupted) => {
+                        assert!(regs.rip < 0x8000_0000_0000, "round {round}: interrupted at {:#x}", regs.rip);
+                        interrupts += 1;
+                    }
+                    other => panic!("round {round}: {other:?} at rip {:#x}", regs.rip),
+                }
+            }
+            drop(go);
+            kicker.join().unwrap();
+            (syscalls, interrupts)
+        })
+        .join()
+        .unwrap();
+        syscalls += s;
+        interrupts += i;
+    }
+    eprintln!("{syscalls} syscalls, {interrupts} interruptions");
+}

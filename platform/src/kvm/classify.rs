@@ -1,7 +1,7 @@
 //! Turning a guest exit into an [`Event`] and the workload's [`Regs`]:
 //! pure functions, tested without KVM.
 
-use kvm_bindings::kvm_regs;
+use kvm_bindings::{kvm_regs, kvm_segment};
 
 use super::layout::{USER_CS, USER_DS};
 use crate::{Access, Event, Regs};
@@ -17,6 +17,9 @@ pub const FPE_FLTINV: i32 = 7;
 pub const TRAP_BRKPT: i32 = 1;
 pub const TRAP_TRACE: i32 = 2;
 pub const BUS_ADRALN: i32 = 1;
+
+/// RFLAGS.IF.
+pub const RFLAGS_IF: u64 = 0x200;
 
 /// `-ENOSYS`: what `rax` holds at a syscall stop under ptrace.
 pub const ENOSYS_RET: u64 = (-(libc::ENOSYS as i64)) as u64;
@@ -106,6 +109,24 @@ pub fn syscall_regs(k: &kvm_regs, fs_base: u64, gs_base: u64) -> Regs {
 /// workload that jumps to LSTAR itself cannot clear IF (IOPL is 0).
 pub fn is_syscall_quirk(f: &Frame, lstar: u64) -> bool {
     f.rip == lstar && f.rflags & 0x200 == 0
+}
+
+/// Whether an exception frame says the platform's own code (the stub, in
+/// the kernel half) was running in ring 3: user `cs`, a kernel-half `rip`,
+/// and IF clear. The workload cannot clear IF (IOPL is 0 and every entry
+/// sets it), and everything the platform runs has it clear (the entry
+/// stubs, and LSTAR and the vectors after SFMASK or an interrupt gate), so
+/// such a frame is never the workload's own fault: a workload that jumps
+/// into the kernel half faults with IF set. (The PVM SYSCALL at LSTAR is
+/// one case, recognized first by [`is_syscall_quirk`].)
+pub fn is_platform_code_in_ring3(f: &Frame) -> bool {
+    f.cs == u64::from(USER_CS) && !is_user_canonical(f.rip) && f.rflags & RFLAGS_IF == 0
+}
+
+/// The privilege level a vCPU's `cs` gives: its selector's RPL, or its DPL
+/// if a hypervisor reports only that.
+pub fn cpl(cs: &kvm_segment) -> u8 {
+    ((cs.selector & 3) as u8).max(cs.dpl & 3)
 }
 
 /// The user registers at an exception: GPRs from the vCPU (the stub does
@@ -264,6 +285,25 @@ mod tests {
         assert!(is_syscall_quirk(&f, lstar));
         assert!(!is_syscall_quirk(&Frame { rflags: 0x10202, ..f }, lstar), "a jump to LSTAR with IF set");
         assert!(!is_syscall_quirk(&Frame { rip: lstar + 1, ..f }, lstar));
+    }
+
+    #[test]
+    fn platform_code_in_ring3_is_never_a_workload_fault() {
+        // The IRETQ entry stub run in ring 3 (entry rflags 0x2).
+        let stub = Frame { rip: 0xffff_ff80_0000_1008, cs: 0x33, rflags: 0x2, rsp: 0xffff_ff80_0001_0fd8, ss: 0x2b };
+        assert!(is_platform_code_in_ring3(&stub));
+        // A vector stub reached in ring 3 through an interrupt gate.
+        assert!(is_platform_code_in_ring3(&Frame { rip: 0xffff_ff80_0000_1170, rflags: 0x10046, ..stub }));
+        // The workload jumping there itself has IF set: its own fault.
+        assert!(!is_platform_code_in_ring3(&Frame { rflags: 0x246, ..stub }));
+        // A user rip, or a ring-0 frame, is something else.
+        assert!(!is_platform_code_in_ring3(&Frame { rip: 0x40_0000, ..stub }));
+        assert!(!is_platform_code_in_ring3(&Frame { cs: 0x10, ..stub }));
+        let seg = |selector, dpl| kvm_segment { selector, dpl, ..Default::default() };
+        assert_eq!(cpl(&seg(0x33, 3)), 3);
+        assert_eq!(cpl(&seg(0x33, 0)), 3);
+        assert_eq!(cpl(&seg(0x10, 0)), 0);
+        assert_eq!(cpl(&seg(0, 3)), 3);
     }
 
     #[test]

@@ -34,7 +34,22 @@
 //!   applied but *without* switching to ring 0; the supervisor-only stub
 //!   then takes a #PF at exactly LSTAR with IF clear, which
 //!   [`classify::is_syscall_quirk`] recognizes as the syscall (user rsp
-//!   from the frame). Native KVM takes the normal LSTAR path.
+//!   from the frame). Native KVM takes the normal LSTAR path. A kick can
+//!   stop the vCPU *between* the jump and the #PF: rip = LSTAR but still in
+//!   ring 3 (`interrupted` asks KVM for the CPL whenever rip is in the
+//!   kernel half). That is reported as the syscall, with the vCPU marked as
+//!   in ring 3 and the pending #PF cancelled; before this was handled, the
+//!   next entry started the IRETQ stub in ring 3 and its fetch "faulted" at
+//!   `KERNEL_BASE + STUB_OFF + IRET` (0xffffff8000001008), which reached
+//!   the Sentry as a workload SIGSEGV.
+//! * **Platform code never faults for the workload.** A frame with user
+//!   cs, a kernel-half rip and IF clear can only be the stub running in
+//!   ring 3 (the workload cannot clear IF; a workload jumping into the
+//!   kernel half faults with IF set, which is its own fault, as on Linux).
+//!   [`classify::is_platform_code_in_ring3`] catches it: an entry stub
+//!   entered in ring 3 is recovered from once (ring-0 sregs reloaded,
+//!   `Interrupted` with the state `switch` was given); anything else is a
+//!   `PlatformError`, never an `Event::Fault`/`Exception`.
 //! * **CPU state.** Set once per vCPU: long mode (CR0 PE|MP|ET|NE|WP|AM|PG,
 //!   CR4 PAE|OSFXSR|OSXMMEXCPT|OSXSAVE, EFER SCE|LME|LMA|NXE), a per-vCPU
 //!   GDT with Linux's selectors (kernel 0x10/0x18, user data 0x2b, user code
@@ -74,12 +89,14 @@
 //!   drop makes it safe after the context is gone. On EINTR the guest may be
 //!   in ring 3 (its registers are the user's; a half-delivered exception is
 //!   cancelled so it re-executes), in the entry stub (the user's registers
-//!   are the ones `switch` was given), or at an exit stub that was reached
+//!   are the ones `switch` was given), at an exit stub that was reached
 //!   but not yet executed (reported as that event; `Interrupted` follows on
-//!   the next `switch`).
+//!   the next `switch`), or, under PVM, at LSTAR in ring 3 (see "SYSCALL
+//!   under PVM").
 //! * **vCPUs** cannot be destroyed without destroying the VM, so a dropped
 //!   context returns its vCPU (with its GDT/TSS/stack pages) to a pool; the
-//!   next `new_context` re-initializes it (registers, sregs, MSRs, FPU).
+//!   next `new_context` re-initializes it (registers, sregs, pending
+//!   events, MSRs, FPU).
 //!
 //! Requirements on the rest of the Sentry: the kick signal must stay
 //! unblocked on threads that call `switch` (new_context unblocks it), and a
@@ -391,8 +408,12 @@ pub struct KvmContext {
     fs_base: u64,
     gs_base: u64,
     /// The registers `switch` entered with (the user's state if KVM_RUN is
-    /// interrupted before the guest reached ring 3).
+    /// interrupted before the guest reached ring 3), the stub-page offset
+    /// of the entry stub it started at, and whether the ring-0 sregs were
+    /// reloaded just before (see [`Self::platform_code_in_ring3`]).
     entry: Regs,
+    entry_stub: u64,
+    entry_reloaded: bool,
     /// The replay list the current entry carries (put back if KVM_RUN is
     /// interrupted before the guest reached ring 3).
     replaying: Vec<(u64, u64)>,
@@ -445,6 +466,8 @@ impl KvmContext {
             fs_base: 0,
             gs_base: 0,
             entry: initial_regs(0, 0),
+            entry_stub: IRET,
+            entry_reloaded: false,
             replaying: Vec::new(),
             sregs,
             in_user_mode: false,
@@ -531,6 +554,8 @@ impl KvmContext {
         s.cr4 = shared.cr4;
         s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
         fd.set_sregs(&s).map_err(host("KVM_SET_SREGS"))?;
+        // A pooled vCPU must not carry an event into the new context.
+        cancel_pending_events(fd)?;
         let msrs = [
             (MSR_STAR, STAR),
             (MSR_LSTAR, shared.kva(STUB_OFF + SYSCALL_ENTRY)),
@@ -660,8 +685,12 @@ impl KvmContext {
 
     /// The vCPU left through the exit stub that reports `port`; `k` are its
     /// registers there.
+    /// Does the completion bookkeeping of the entry (see
+    /// [`Self::entry_complete`]) unless the entry turns out never to have
+    /// reached the workload.
     fn exit_event(&mut self, port: u16, k: &kvm_regs, regs: &mut Regs) -> Result<Event> {
         if port == PORT_SYSCALL {
+            self.entry_complete();
             *regs = classify::syscall_regs(k, self.fs_base, self.gs_base);
             return Ok(Event::Syscall);
         }
@@ -680,10 +709,16 @@ impl KvmContext {
         let error = if err { self.shared.region.read_u64(frame_at - KERNEL_BASE) } else { 0 };
         let frame = self.read_frame(if err { frame_at + 8 } else { frame_at });
         if vector == 14 && classify::is_syscall_quirk(&frame, self.shared.kva(STUB_OFF + SYSCALL_ENTRY)) {
+            self.entry_complete();
             *regs = classify::syscall_regs(k, self.fs_base, self.gs_base);
             regs.rsp = frame.rsp; // k.rsp is the handler's
             return Ok(Event::Syscall);
         }
+        if classify::is_platform_code_in_ring3(&frame) {
+            // Never a workload fault: the workload cannot clear IF.
+            return self.platform_code_in_ring3(frame.rip, frame.rsp, regs);
+        }
+        self.entry_complete();
         if frame.cs != u64::from(USER_CS) {
             return Err(bug(format!("kvm: exception {vector} with cs {:#x} at {:#x}", frame.cs, frame.rip)));
         }
@@ -721,55 +756,130 @@ impl KvmContext {
         }
     }
 
+    /// The entry reached the workload: the replay it carried is done, and
+    /// freed tables are clean once nothing is left to replay.
+    fn entry_complete(&mut self) {
+        self.replaying.clear();
+        if self.replay.is_empty() {
+            self.release_freed();
+        }
+    }
+
+    /// The entry never reached the workload: the user state is what
+    /// `switch` was given, the replay (idempotent) runs again on the next
+    /// entry, and fs/gs bases a SETBASE entry carried may not be loaded.
+    fn entry_incomplete(&mut self, regs: &mut Regs) -> Event {
+        *regs = self.entry;
+        if self.entry_stub == SETBASE {
+            self.fs_base = u64::MAX; // not (fully) loaded: force it next time
+        }
+        let mut list = std::mem::take(&mut self.replaying);
+        list.append(&mut self.replay);
+        self.replay = list;
+        Event::Interrupted
+    }
+
+    /// The platform's own code (a kernel-half `rip`, IF clear) ran in ring 3.
+    /// The one way this can happen is an entry made while the vCPU was still
+    /// in ring 3: the entry stub's first fetch faults (supervisor-only page)
+    /// before anything ran. Recover from that once (reload the ring-0
+    /// sregs, report an interruption with the state `switch` was given);
+    /// anything else is a platform bug, never a workload fault.
+    fn platform_code_in_ring3(&mut self, rip: u64, rsp: u64, regs: &mut Regs) -> Result<Event> {
+        let entry_rip = self.shared.kva(STUB_OFF + self.entry_stub);
+        if rip == entry_rip && !self.entry_reloaded {
+            warn!(rip, rsp, "kvm: entered the stub in ring 3; reloading the ring-0 state");
+            self.in_user_mode = true;
+            return Ok(self.entry_incomplete(regs));
+        }
+        Err(bug(format!(
+            "kvm: platform code at {rip:#x} ran in ring 3 (rsp {rsp:#x}; entered at {entry_rip:#x}, sregs reloaded: {})",
+            self.entry_reloaded
+        )))
+    }
+
+    /// The vCPU's current privilege level.
+    fn cpl(&mut self) -> Result<u8> {
+        let s = self.vcpu().fd.get_sregs().map_err(host("KVM_GET_SREGS"))?;
+        Ok(classify::cpl(&s.cs))
+    }
+
     /// KVM_RUN returned EINTR: work out where the guest stopped.
     fn interrupted(&mut self, regs: &mut Regs) -> Result<Event> {
         let v = self.vcpu();
         // SAFETY: our own vCPU's live kvm_run mapping.
         unsafe { v.imm.set(0) };
         let k = v.fd.sync_regs_mut().regs;
-        if classify::is_user_canonical(k.rip) || port_at(k.rip.wrapping_sub(self.shared.kva(STUB_OFF))).is_some() {
-            // The entry (and its replay) completed.
-            self.replaying.clear();
-            if self.replay.is_empty() {
-                self.release_freed();
-            }
-        }
-        let v = self.vcpu();
-        if classify::is_user_canonical(k.rip) {
-            // In ring 3. An exception being delivered when the exit came
-            // would be re-injected on the next entry, wherever that is:
-            // cancel it; the instruction re-executes (and faults again).
-            let mut ev = v.fd.get_vcpu_events().map_err(host("KVM_GET_VCPU_EVENTS"))?;
-            if ev.exception.injected != 0 || ev.exception.pending != 0 {
-                trace!(nr = ev.exception.nr, "cancelling an exception cut short by an interrupt");
-                ev.exception.injected = 0;
-                ev.exception.pending = 0;
-                ev.flags = 0;
-                v.fd.set_vcpu_events(&ev).map_err(host("KVM_SET_VCPU_EVENTS"))?;
-            }
-            *regs = classify::user_regs(&k, self.fs_base, self.gs_base);
+        let user_rip = classify::is_user_canonical(k.rip);
+        // A user rip means ring 3. A kernel-half rip usually means ring 0,
+        // but not always: under PVM, SYSCALL jumps to LSTAR *in ring 3* and
+        // the #PF that brings it to ring 0 may not have been taken yet.
+        let ring3 = user_rip || self.cpl()? == 3;
+        if ring3 {
+            // An exception being delivered when the exit came would be
+            // re-injected on the next entry, wherever that is: cancel it;
+            // the instruction re-executes (and faults again) or, at LSTAR,
+            // the syscall is reported below. The next entry must reload the
+            // ring-0 sregs first.
             self.in_user_mode = true;
-            return Ok(Event::Interrupted);
+            cancel_pending_events(&self.vcpu().fd)?;
         }
         let off = k.rip.wrapping_sub(self.shared.kva(STUB_OFF));
-        if off < ENTRY_END && off != SYSCALL_ENTRY {
-            // Still on the way in: the user state is what we were given;
-            // the replay (idempotent) runs again on the next entry.
-            *regs = self.entry;
-            if off >= SETBASE {
-                self.fs_base = u64::MAX; // not loaded yet: force it next time
-            }
-            let mut list = std::mem::take(&mut self.replaying);
-            list.append(&mut self.replay);
-            self.replay = list;
+        if user_rip {
+            self.entry_complete();
+            *regs = classify::user_regs(&k, self.fs_base, self.gs_base);
             return Ok(Event::Interrupted);
         }
+        if ring3 {
+            if off == SYSCALL_ENTRY && k.rflags & classify::RFLAGS_IF == 0 {
+                // PVM's SYSCALL, cut short before its #PF at LSTAR: the
+                // syscall happened (rcx/r11/SFMASK applied; rsp is still the
+                // user's). Report it; the interruption follows.
+                debug!(rip = k.rcx, "kvm: interrupted at LSTAR in ring 3: a syscall");
+                self.entry_complete();
+                *regs = classify::syscall_regs(&k, self.fs_base, self.gs_base);
+                self.interrupt_pending = true;
+                return Ok(Event::Syscall);
+            }
+            if k.rflags & classify::RFLAGS_IF != 0 {
+                // The workload jumped into the kernel half itself (its
+                // fetch fault cancelled above): what that fault reports.
+                self.entry_complete();
+                *regs = classify::user_regs(&k, self.fs_base, self.gs_base);
+                self.interrupt_pending = true;
+                return Ok(Event::Fault { addr: k.rip, access: crate::Access { read: false, write: false, exec: true } });
+            }
+            return self.platform_code_in_ring3(k.rip, k.rsp, regs);
+        }
+        if off < ENTRY_END && off != SYSCALL_ENTRY {
+            // Still on the way in (ring 0).
+            return Ok(self.entry_incomplete(regs));
+        }
         if let Some(port) = port_at(off) {
+            // At an exit stub in ring 0, not yet executed.
             self.interrupt_pending = true;
             return self.exit_event(port, &k, regs);
         }
         Err(bug(format!("kvm: interrupted in ring 0 at {:#x}", k.rip)))
     }
+}
+
+/// Cancel any exception, interrupt or NMI KVM would deliver on the next
+/// KVM_RUN.
+fn cancel_pending_events(fd: &VcpuFd) -> Result<()> {
+    let mut ev = fd.get_vcpu_events().map_err(host("KVM_GET_VCPU_EVENTS"))?;
+    if ev.exception.injected != 0 || ev.exception.pending != 0 || ev.interrupt.injected != 0 || ev.nmi.injected != 0 || ev.nmi.pending != 0
+    {
+        trace!(nr = ev.exception.nr, "cancelling a pending event");
+        ev.exception.injected = 0;
+        ev.exception.pending = 0;
+        ev.interrupt.injected = 0;
+        ev.nmi.injected = 0;
+        ev.nmi.pending = 0;
+        ev.flags = 0;
+        fd.set_vcpu_events(&ev).map_err(host("KVM_SET_VCPU_EVENTS"))?;
+    }
+    Ok(())
 }
 
 fn set_msrs(fd: &VcpuFd, msrs: &[(u32, u64)]) -> Result<bool> {
@@ -797,6 +907,7 @@ impl Context for KvmContext {
         if !classify::is_user_canonical(regs.fs_base) || !classify::is_user_canonical(regs.gs_base) {
             return Ok(Event::Exception { signo: libc::SIGSEGV, code: classify::SI_KERNEL, addr: 0 });
         }
+        self.entry_reloaded = self.in_user_mode;
         self.enter_ring0()?;
         let set_bases = regs.fs_base != self.fs_base || regs.gs_base != self.gs_base;
         if set_bases && !self.replay.is_empty() {
@@ -807,6 +918,13 @@ impl Context for KvmContext {
         let frame = self.stack_top() - 40;
         self.write_frame(frame, &classify::iret_frame(regs));
         let list = std::mem::take(&mut self.replay);
+        self.entry_stub = if set_bases {
+            SETBASE
+        } else if list.is_empty() {
+            IRET
+        } else {
+            REPLAY
+        };
         let k = if set_bases {
             // The guest loads the bases itself (see SETBASE).
             let f = frame - KERNEL_BASE;
@@ -837,10 +955,6 @@ impl Context for KvmContext {
             Err(e) => return Err(host("KVM_RUN")(e)),
         };
         let k = v.fd.sync_regs_mut().regs;
-        self.replaying.clear();
-        if self.replay.is_empty() {
-            self.release_freed();
-        }
         let off = k.rip.wrapping_sub(self.shared.kva(STUB_OFF));
         if port_at(off.wrapping_sub(2)) != Some(port) && port_at(off) != Some(port) {
             return Err(bug(format!("kvm: port {port:#x} written at rip {:#x}", k.rip)));
