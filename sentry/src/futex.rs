@@ -15,6 +15,10 @@ use fs::waiter::Waiter;
 use crate::mm::MemoryManager;
 use crate::task::run::Thread;
 
+const PI_WAITERS: u32 = 0x8000_0000;
+const PI_OWNER_DIED: u32 = 0x4000_0000;
+const PI_TID_MASK: u32 = 0x3fff_ffff;
+
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum FutexKey {
     Private(usize, u64),
@@ -74,6 +78,76 @@ impl Futexes {
             q.retain(|_, v| !v.is_empty());
         }
         r
+    }
+
+    /// FUTEX_LOCK_PI / FUTEX_TRYLOCK_PI: take the lock word for the
+    /// calling thread (tid in the word), queueing while another thread
+    /// holds it. There is no priority inheritance: tasks have no
+    /// priorities in the Sentry; the protocol (ownership, FUTEX_WAITERS,
+    /// EDEADLK, ESRCH, hand-over on unlock) is Linux's.
+    pub fn lock_pi(&self, t: &mut Thread, addr: u64, deadline: Option<Instant>, try_only: bool, private: bool) -> SysResult<u64> {
+        let k = key(&t.mm, addr, private)?;
+        let tid = t.task.tid as u32;
+        loop {
+            let me = {
+                let mut q = self.q.lock().unwrap();
+                let val: u32 = t.mm.read_obj(addr)?;
+                let owner = val & PI_TID_MASK;
+                if owner == 0 {
+                    let waiting = q.get(&k).is_some_and(|v| !v.is_empty());
+                    let new = tid | (val & PI_OWNER_DIED) | if waiting { PI_WAITERS } else { 0 };
+                    t.mm.write_obj(addr, &new)?;
+                    return Ok(0);
+                }
+                if owner == tid {
+                    return Err(Errno::EDEADLK);
+                }
+                if try_only {
+                    return Err(Errno::EAGAIN);
+                }
+                if !t.task.k.procs().tasks.contains_key(&(owner as i32)) {
+                    return Err(Errno::ESRCH);
+                }
+                t.mm.write_obj(addr, &(val | PI_WAITERS))?;
+                let me = Arc::new(FWaiter { waiter: t.task.waiter.clone(), bitset: u32::MAX, woken: AtomicBool::new(false) });
+                q.entry(k).or_default().push(me.clone());
+                me
+            };
+            let r = t.wait_event(&[], 0, &[], deadline, |_| me.woken.load(Ordering::SeqCst).then_some(Ok(0)));
+            if let Err(e) = r {
+                let mut q = self.q.lock().unwrap();
+                if !me.woken.load(Ordering::SeqCst) {
+                    for v in q.values_mut() {
+                        v.retain(|w| !Arc::ptr_eq(w, &me));
+                    }
+                    q.retain(|_, v| !v.is_empty());
+                    return Err(e);
+                }
+            }
+            // Woken by the unlocker: try to take the lock again.
+        }
+    }
+
+    /// FUTEX_UNLOCK_PI: release a lock the caller owns and wake one waiter.
+    pub fn unlock_pi(&self, t: &mut Thread, addr: u64, private: bool) -> SysResult<u64> {
+        let k = key(&t.mm, addr, private)?;
+        let mut q = self.q.lock().unwrap();
+        let val: u32 = t.mm.read_obj(addr)?;
+        if val & PI_TID_MASK != t.task.tid as u32 {
+            return Err(Errno::EPERM);
+        }
+        let next = match q.get_mut(&k) {
+            Some(v) if !v.is_empty() => Some(v.remove(0)),
+            _ => None,
+        };
+        let more = q.get(&k).is_some_and(|v| !v.is_empty());
+        q.retain(|_, v| !v.is_empty());
+        t.mm.write_obj(addr, &(if more { PI_WAITERS } else { 0 }))?;
+        if let Some(w) = next {
+            w.woken.store(true, Ordering::SeqCst);
+            w.waiter.notify();
+        }
+        Ok(0)
     }
 
     /// Wake up to `n` waiters on `k` whose bitset intersects `bitset`.

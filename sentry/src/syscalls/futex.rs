@@ -10,14 +10,18 @@ use super::{sc, Args, Entry};
 use crate::futex::key;
 use crate::task::run::Thread;
 
-pub static ENTRIES: &[Entry] = &[sc!(SYS_futex, futex, "no PI futexes; robust lists are not walked on exit")];
+pub static ENTRIES: &[Entry] = &[sc!(SYS_futex, futex, "PI futexes without priority inheritance (no priorities); no requeue-PI")];
 
 const FUTEX_WAIT: i32 = 0;
 const FUTEX_WAKE: i32 = 1;
 const FUTEX_REQUEUE: i32 = 3;
 const FUTEX_CMP_REQUEUE: i32 = 4;
 const FUTEX_WAKE_OP: i32 = 5;
+const FUTEX_LOCK_PI: i32 = 6;
+const FUTEX_UNLOCK_PI: i32 = 7;
+const FUTEX_TRYLOCK_PI: i32 = 8;
 const FUTEX_WAIT_BITSET: i32 = 9;
+const FUTEX_LOCK_PI2: i32 = 13;
 const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
@@ -26,7 +30,7 @@ fn futex(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let (addr, op, val) = (a.u64(0), a.i32(1), a.u32(2));
     let private = op & FUTEX_PRIVATE_FLAG != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT && cmd != FUTEX_LOCK_PI2 {
         return Err(Errno::ENOSYS);
     }
     let k = t.task.k.clone();
@@ -106,6 +110,23 @@ fn futex(t: &mut Thread, a: &Args) -> SysResult<u64> {
             }
             Ok(n)
         }
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
+            let deadline = if cmd == FUTEX_TRYLOCK_PI || a.u64(3) == 0 {
+                None
+            } else {
+                // An absolute time: CLOCK_REALTIME for LOCK_PI, MONOTONIC
+                // for LOCK_PI2 unless FUTEX_CLOCK_REALTIME.
+                let ts = read_timespec(t, a.u64(3))?;
+                let clock = if cmd == FUTEX_LOCK_PI || op & FUTEX_CLOCK_REALTIME != 0 { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
+                let now = clock_now(t, clock)?;
+                Some(Instant::now() + ts.saturating_sub(now))
+            };
+            match k.futexes.lock_pi(t, addr, deadline, cmd == FUTEX_TRYLOCK_PI, private) {
+                Err(Errno::ERESTARTSYS) if deadline.is_some() => Err(Errno::EINTR),
+                r => r,
+            }
+        }
+        FUTEX_UNLOCK_PI => k.futexes.unlock_pi(t, addr, private),
         _ => Err(Errno::ENOSYS),
     }
 }

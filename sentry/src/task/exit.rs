@@ -148,14 +148,8 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
     let mm0 = task.mm();
     exit_robust_list(&k, &mm0, task.tid, task.robust_list.load(std::sync::atomic::Ordering::SeqCst));
     drop(mm0);
-    // CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner.
     let ctid = task.clear_child_tid.swap(0, std::sync::atomic::Ordering::SeqCst);
     let mm = task.mm();
-    if ctid != 0 && mm.write_obj(ctid, &0u32).is_ok() {
-        if let Ok(key) = crate::futex::key(&mm, ctid, false) {
-            k.futexes.wake(key, 1, u32::MAX);
-        }
-    }
     if let Some(v) = task.vfork_done.lock().unwrap().take() {
         v.release();
     }
@@ -171,7 +165,6 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
     task.tg.maxrss_kb.fetch_max(rss_kb, std::sync::atomic::Ordering::Relaxed);
     let empty = Arc::new(MemoryManager::new(k.pages.clone(), 0, 0));
     drop(std::mem::replace(&mut *task.mm.lock().unwrap(), empty));
-    drop(mm);
 
     let mut notify: Vec<Box<dyn FnOnce()>> = Vec::new();
     {
@@ -281,5 +274,13 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
     for n in notify {
         n();
     }
+    // CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner, only now
+    // that the thread is gone from the tables (/proc/self/task, kill).
+    if ctid != 0 && mm.write_obj(ctid, &0u32).is_ok() {
+        if let Ok(key) = crate::futex::key(&mm, ctid, false) {
+            k.futexes.wake(key, 1, u32::MAX);
+        }
+    }
+    drop(mm);
     k.task_gone();
 }
