@@ -21,6 +21,9 @@ pub struct Dentry {
     parent: Mutex<Option<Arc<Dentry>>>,
     children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
     deleted: AtomicBool,
+    /// An O_TMPFILE file opened without O_EXCL: may be linked into the
+    /// tree once although it has no name (Linux's I_LINKABLE).
+    linkable: AtomicBool,
     cacheable: bool,
 }
 
@@ -43,6 +46,7 @@ impl Dentry {
             parent: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
+            linkable: AtomicBool::new(false),
             cacheable,
         })
     }
@@ -53,6 +57,15 @@ impl Dentry {
         *lock(&d.name) = name.to_vec();
         d.deleted.store(true, Ordering::Relaxed);
         d
+    }
+
+    /// Whether a nameless file here may still be linked (see `linkable`).
+    pub fn is_linkable(&self) -> bool {
+        self.linkable.load(Ordering::Relaxed)
+    }
+
+    pub fn set_linkable(&self, on: bool) {
+        self.linkable.store(on, Ordering::Relaxed);
     }
 
     /// Unique id (used to key the mount table).
@@ -97,6 +110,7 @@ impl Dentry {
             parent: Mutex::new(Some(self.clone())),
             children: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
+            linkable: AtomicBool::new(false),
             cacheable: self.cacheable,
         });
         if self.cacheable {

@@ -192,6 +192,8 @@ impl Vfs {
         let inode = loc.inode().tmpfile(m & 0o7777, owner)?;
         let ops = inode.clone().open(flags)?;
         let d = Dentry::new_detached(inode, b"#tmpfile");
+        // O_EXCL: this file may never be given a name.
+        d.set_linkable(flags & libc::O_EXCL == 0);
         // Keep the parent link so the path shows as "/dir/#tmpfile (deleted)".
         let child = Location::new(loc.mount.clone(), d);
         let _ = &child;

@@ -143,10 +143,13 @@ impl Vfs {
         }
         Self::check_writable_mount(&parent)?;
         ctx.creds.check(&parent.inode().stat()?, MAY_WRITE | MAY_EXEC)?;
-        if ost.nlink == 0 && !old.dentry.is_deleted() {
+        // A file without links can only get one back if it is an O_TMPFILE
+        // file opened without O_EXCL, and only once (Linux's I_LINKABLE).
+        if ost.nlink == 0 && !old.dentry.is_linkable() {
             return Err(Errno::ENOENT);
         }
         parent.inode().link(&name, old.inode())?;
+        old.dentry.set_linkable(false);
         parent.dentry.add_child(&name, old.inode().clone());
         Ok(())
     }
