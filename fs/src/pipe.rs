@@ -29,6 +29,10 @@ pub const MAX_CAPACITY: usize = 1 << 20;
 
 struct State {
     buf: VecDeque<u8>,
+    /// Boundaries in `buf`: (length, is a packet). Writes through an
+    /// O_DIRECT end are packets (a read returns at most one, and drops
+    /// what does not fit); other writes are byte runs.
+    segs: VecDeque<(usize, bool)>,
     capacity: usize,
     readers: usize,
     writers: usize,
@@ -57,7 +61,7 @@ impl Pipe {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let (ino, dev) = ino_dev.unwrap_or_else(|| (NEXT.fetch_add(1, Ordering::Relaxed), pipefs_dev()));
         Arc::new(Pipe {
-            state: Mutex::new(State { buf: VecDeque::new(), capacity: DEFAULT_CAPACITY, readers: 0, writers: 0, reader_gen: 0, writer_gen: 0 }),
+            state: Mutex::new(State { buf: VecDeque::new(), segs: VecDeque::new(), capacity: DEFAULT_CAPACITY, readers: 0, writers: 0, reader_gen: 0, writer_gen: 0 }),
             queue: WaitQueue::new(),
             ino,
             dev,
@@ -84,7 +88,35 @@ impl Pipe {
             open_gen = if read { s.writer_gen } else { s.reader_gen };
         }
         self.queue.notify(events::READABLE | events::WRITABLE);
-        Arc::new(PipeEnd { pipe: self.clone(), read, write, open_gen })
+        Arc::new(PipeEnd { pipe: self.clone(), read, write, open_gen, packet: false })
+    }
+
+    /// Copy up to `buf.len()` buffered bytes without consuming them (tee),
+    /// stopping at a packet boundary.
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        let s = self.lock();
+        let first = s.segs.front().map(|(len, _)| *len).unwrap_or(0);
+        let n = buf.len().min(s.buf.len()).min(first.max(1));
+        for (i, b) in s.buf.iter().take(n).enumerate() {
+            buf[i] = *b;
+        }
+        n
+    }
+
+    /// Free space (tee writes at most this much at once).
+    pub fn space(&self) -> usize {
+        let s = self.lock();
+        s.capacity.saturating_sub(s.buf.len())
+    }
+
+    /// Whether any writer is open (a peek of nothing is then EOF).
+    pub fn has_writers(&self) -> bool {
+        self.lock().writers > 0
+    }
+
+    /// Whether any reader is open.
+    pub fn has_readers(&self) -> bool {
+        self.lock().readers > 0
     }
 
     /// Open a fifo end. O_WRONLY|O_NONBLOCK without readers is ENXIO.
@@ -160,6 +192,8 @@ pub struct PipeEnd {
     read: bool,
     write: bool,
     open_gen: u64,
+    /// Writes are packets (pipe2 with O_DIRECT).
+    packet: bool,
 }
 
 impl PipeEnd {
@@ -184,7 +218,7 @@ impl Drop for PipeEnd {
 }
 
 /// pipe2(2): (read end, write end). `flags` may hold O_NONBLOCK and
-/// O_DIRECT (packet mode is not implemented: treated as a byte pipe);
+/// O_DIRECT (packet mode: each write of up to PIPE_BUF bytes is a packet);
 /// O_CLOEXEC is the caller's. EINVAL for other bits.
 pub fn pipe2(flags: i32, owner: Owner) -> SysResult<(Arc<File>, Arc<File>)> {
     if flags & !(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_DIRECT) != 0 {
@@ -193,7 +227,9 @@ pub fn pipe2(flags: i32, owner: Owner) -> SysResult<(Arc<File>, Arc<File>)> {
     let p = Pipe::new(None, owner);
     let status = flags & (libc::O_NONBLOCK | libc::O_DIRECT);
     let r = File::new(p.end(true, false), libc::O_RDONLY | status, None);
-    let w = File::new(p.end(false, true), libc::O_WRONLY | status, None);
+    let mut we = Arc::into_inner(p.end(false, true)).ok_or(Errno::EIO)?;
+    we.packet = flags & libc::O_DIRECT != 0;
+    let w = File::new(Arc::new(we), libc::O_WRONLY | status, None);
     Ok((r, w))
 }
 
@@ -209,9 +245,35 @@ impl FileOps for PipeEnd {
         if s.buf.is_empty() {
             return if s.writers == 0 { Ok(0) } else { Err(Errno::EAGAIN) };
         }
-        let n = buf.len().min(s.buf.len());
-        for (i, b) in s.buf.drain(..n).enumerate() {
-            buf[i] = b;
+        // Read byte runs up to the next packet; a packet alone, with
+        // what does not fit discarded.
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(&(len, packet)) = s.segs.front() else { break };
+            if packet {
+                if n > 0 {
+                    break;
+                }
+                let take = len.min(buf.len());
+                for (i, b) in s.buf.drain(..len).enumerate() {
+                    if i < take {
+                        buf[i] = b;
+                    }
+                }
+                s.segs.pop_front();
+                n = take;
+                break;
+            }
+            let take = len.min(buf.len() - n);
+            for (i, b) in s.buf.drain(..take).enumerate() {
+                buf[n + i] = b;
+            }
+            n += take;
+            if take == len {
+                s.segs.pop_front();
+            } else if let Some(f) = s.segs.front_mut() {
+                f.0 -= take;
+            }
         }
         drop(s);
         self.pipe.queue.notify(events::WRITABLE);
@@ -242,6 +304,17 @@ impl FileOps for PipeEnd {
             space.min(buf.len())
         };
         s.buf.extend(&buf[..n]);
+        if self.packet {
+            // Packets of at most PIPE_BUF bytes each.
+            for chunk in buf[..n].chunks(PIPE_BUF) {
+                s.segs.push_back((chunk.len(), true));
+            }
+        } else {
+            match s.segs.back_mut() {
+                Some((len, false)) => *len += n,
+                _ => s.segs.push_back((n, false)),
+            }
+        }
         drop(s);
         self.pipe.queue.notify(events::READABLE);
         Ok((n, 0))
@@ -347,6 +420,29 @@ mod tests {
         drop(r);
         assert_eq!(w.write(b"x"), Err(Errno::EPIPE));
         assert_ne!(w.readiness(events::POLLOUT) & events::POLLERR, 0);
+    }
+
+    #[test]
+    fn packet_mode_keeps_boundaries_and_peek_does_not_consume() {
+        let (r, w) = pipe2(libc::O_DIRECT, Owner { uid: 0, gid: 0 }).unwrap();
+        w.write(b"abc").unwrap();
+        w.write(b"defgh").unwrap();
+        let mut b = [0u8; 16];
+        let p = r.ops().as_any().downcast_ref::<PipeEnd>().unwrap().pipe().clone();
+        assert_eq!(p.peek(&mut b), 3);
+        assert_eq!(&b[..3], b"abc");
+        assert_eq!(r.read(&mut b), Ok(3));
+        assert_eq!(&b[..3], b"abc");
+        // A short read takes one packet and drops its rest.
+        assert_eq!(r.read(&mut b[..2]), Ok(2));
+        assert_eq!(&b[..2], b"de");
+        assert_eq!(r.read(&mut b), Err(Errno::EAGAIN));
+        // Byte pipes merge writes.
+        let (r, w) = pipe2(0, Owner { uid: 0, gid: 0 }).unwrap();
+        w.write(b"ab").unwrap();
+        w.write(b"cd").unwrap();
+        assert_eq!(r.read(&mut b[..3]), Ok(3));
+        assert_eq!(r.read(&mut b), Ok(1));
     }
 
     #[test]
