@@ -116,7 +116,9 @@ pub fn do_execve(
     };
     let loaded = loader::load_elf(&mm, mapping, &argv, &envp, &execfn, ids, random, &open_interp)?;
 
-    // Point of no return.
+    // Point of no return. Other threads of the process end first
+    // (de_thread); the new image runs alone.
+    kill_other_threads(t);
     t.replace_mm(mm);
     t.task.tg.posix_timers.clear();
     let task = t.task.clone();
@@ -151,6 +153,37 @@ pub fn do_execve(
     t.regs_replaced = true;
     t.in_syscall = false;
     Ok(0)
+}
+
+/// Make every other thread of the caller's group exit, and wait until
+/// they have. Exits of the group (SIGKILL) still win.
+fn kill_other_threads(t: &mut Thread) {
+    let me = t.task.tid;
+    let others = |t: &Thread| -> Vec<Arc<crate::task::Task>> {
+        let p = t.task.k.procs();
+        p.st(t.task.tg.tgid)
+            .map(|s| s.threads.iter().filter(|x| **x != me).filter_map(|x| p.tasks.get(x).cloned()).collect())
+            .unwrap_or_default()
+    };
+    let list = others(t);
+    if list.is_empty() {
+        return;
+    }
+    for o in &list {
+        o.killed_by_exec.store(true, std::sync::atomic::Ordering::SeqCst);
+        o.interrupt();
+    }
+    let tg = t.task.tg.clone();
+    // Exiting threads notify the group's child_events queue via the kernel;
+    // re-check on each wakeup and on a short bounded poll as a fallback.
+    loop {
+        if others(t).is_empty() || crate::task::exit::group_exiting(&t.task).is_some() {
+            return;
+        }
+        let _ = t.wait_event::<()>(&[&tg.child_events], u32::MAX, &[], Some(std::time::Instant::now() + std::time::Duration::from_millis(5)), |t| {
+            others(t).is_empty().then_some(Ok(()))
+        });
+    }
 }
 
 pub fn getrandom(buf: &mut [u8]) {

@@ -178,6 +178,11 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
             }
             None => false,
         };
+        if !last {
+            // A sibling may be waiting for the group to shrink (exec).
+            let tg = task.tg.clone();
+            notify.push(Box::new(move || tg.child_events.notify(u32::MAX)));
+        }
         if last {
             task.tg.posix_timers.clear();
             let st = p.st_mut(tgid).unwrap();

@@ -239,6 +239,9 @@ pub struct Task {
     /// For vfork: notified when this child execs or exits.
     pub vfork_done: Mutex<Option<Arc<VforkDone>>>,
     pub robust_list: AtomicU64,
+    /// Set when another thread of the group execs: this thread must exit
+    /// (de_thread), without ending the group.
+    pub killed_by_exec: std::sync::atomic::AtomicBool,
     pub start: Instant,
     /// Time spent in the Sentry and the workload (approximation of CPU time).
     pub cpu_ns: AtomicU64,
@@ -298,6 +301,7 @@ impl Task {
             comm: Mutex::new(comm),
             vfork_done: Mutex::new(None),
             robust_list: AtomicU64::new(0),
+            killed_by_exec: false.into(),
             start: Instant::now(),
             cpu_ns: AtomicU64::new(0),
             affinity: AtomicU64::new(all_cpus()),
@@ -363,6 +367,9 @@ impl Task {
     /// Whether a signal is deliverable now, or the group is exiting or
     /// stopping: a blocking syscall must return (ERESTARTSYS/EINTR).
     pub fn signal_pending(&self) -> bool {
+        if self.killed_by_exec.load(Ordering::SeqCst) {
+            return true;
+        }
         {
             let p = self.k.procs();
             if let Some(st) = p.st(self.tg.tgid) {

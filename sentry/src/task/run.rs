@@ -105,6 +105,9 @@ impl Thread {
             if let Some(code) = self.exit_thread {
                 return (code, code << 8, false);
             }
+            if self.task.killed_by_exec.load(std::sync::atomic::Ordering::SeqCst) {
+                return (0, 0, false);
+            }
             if let Some(status) = self.handle_signals() {
                 return (status, status, true);
             }
