@@ -1,8 +1,9 @@
 //! devfs: a tmpfs with the standard character devices and links.
 //!
 //! Devices are drivers registered on the `Vfs` by number, so a node made
-//! with mknod anywhere opens the same driver. ptmx/pts are not provided
-//! yet; /dev/tty's driver is supplied by the Sentry (its controlling tty).
+//! with mknod anywhere opens the same driver. /dev/ptmx (5:2) is a node
+//! here; its driver and /dev/pts come from [`crate::devpts`]. /dev/tty's
+//! driver is supplied by the Sentry (its controlling tty).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -90,6 +91,7 @@ pub fn new_devfs() -> SysResult<Arc<TmpFs>> {
         root.mknod(name.as_bytes(), libc::S_IFCHR | 0o666, makedev(1, minor), root_owner)?;
     }
     root.mknod(b"tty", libc::S_IFCHR | 0o666, makedev(5, 0), root_owner)?;
+    root.mknod(b"ptmx", libc::S_IFCHR | 0o666, makedev(5, 2), root_owner)?;
     for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
         root.symlink(name.as_bytes(), target.as_bytes(), root_owner)?;
     }

@@ -24,14 +24,16 @@
 //!   return ENOSYS from the file so the Sentry applies its own checks).
 //! * [`tmpfs`], [`goferfs`] (over `goferfs::Remote`, implemented for
 //!   `gofer::Client`), [`overlay`], [`devfs`] (`new_devfs` +
-//!   `register_devices`).
+//!   `register_devices`), [`devpts`] (`devpts::mount` on /dev/pts, the
+//!   ptmx 5:2 and slave 136:N drivers, a line discipline; the Sentry
+//!   installs a `devpts::PtyHost` for job control and signals).
 //! * [`procfs::ProcFs`] over the Sentry's [`procfs::ProcProvider`] /
 //!   [`procfs::ProcTask`] (contents generated per open; magic links).
 //!
 //! Not implemented yet (honest list):
 //! * procfs: see [`procfs`]'s module docs for the files not there yet
 //!   (/proc/[pid]/{mem,ns,net,io,smaps,auxv}, /proc/net, /proc/sys/net).
-//! * sysfs, devpts/ptmx, bind mounts, mount propagation, MS_REMOUNT.
+//! * sysfs, bind mounts, mount propagation, MS_REMOUNT.
 //! * Dentry eviction (the cache only grows; deleted names are dropped),
 //!   negative dentries, revalidation of gofer-backed names changed on the
 //!   host behind the Sentry's back.
@@ -54,6 +56,7 @@ pub mod creds;
 pub mod dentry;
 pub mod device;
 pub mod devfs;
+pub mod devpts;
 pub mod dirent;
 pub mod file;
 pub mod goferfs;

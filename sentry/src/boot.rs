@@ -113,6 +113,7 @@ fn build_vfs(cfg: &SandboxConfig) -> Result<Arc<Vfs>, BootError> {
         Ok(()) | Err(Errno::EEXIST) => {
             let dev = fs::devfs::new_devfs().map_err(fs_err("devfs"))?;
             vfs.mount(&ctx, None, b"/dev", dev, MountFlags { nosuid: true, ..Default::default() }, "none").map_err(fs_err("mount /dev"))?;
+            fs::devpts::mount(&vfs, &ctx).map_err(fs_err("mount /dev/pts"))?;
         }
         Err(e) => info!("no /dev in the sandbox: {e}"),
     }
@@ -222,6 +223,7 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
         let file = File::new(host, flags, None);
         files.install_at(i as i32, file, false, u64::MAX).map_err(fs_err("stdio"))?;
     }
+    crate::pty::install(&k, terminal.as_ref());
     if let Some(t) = terminal {
         // /dev/tty: the sandbox's one terminal, its stdio tty.
         fs::devfs::register_devices(&vfs, Some(Arc::new(ControllingTty(t))));

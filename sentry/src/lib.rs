@@ -9,6 +9,7 @@ pub mod loader;
 pub mod mm;
 pub mod mmfile;
 pub mod procfs;
+pub mod pty;
 pub mod socket;
 pub mod signal;
 pub mod strace;

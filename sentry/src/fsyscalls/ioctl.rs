@@ -18,8 +18,11 @@ fn ioctl(t: &mut Thread, a: &Args) -> SysResult<u64> {
         libc::FIOCLEX => return files.set_cloexec(fd, true).map(|_| 0),
         libc::FIONCLEX => return files.set_cloexec(fd, false).map(|_| 0),
         libc::TIOCSPGRP | libc::TIOCSCTTY | libc::TIOCNOTTY => {
-            let tty = f.ops().as_any().downcast_ref::<HostFile>().and_then(|h| h.tty()).ok_or(Errno::ENOTTY)?;
-            return job_control(t, tty, cmd as u64, arg);
+            // Host terminals here; other ttys (devpts) do job control
+            // themselves, through their hooks.
+            if let Some(tty) = f.ops().as_any().downcast_ref::<HostFile>().and_then(|h| h.tty()) {
+                return job_control(t, tty, cmd as u64, arg);
+            }
         }
         _ => {}
     }
