@@ -58,3 +58,15 @@ fn nothing_escapes_the_rootfs() {
     assert!(!out.contains("outside"), "escaped the rootfs: {out}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Workload input never panics the Sentry: thousands of random syscalls
+/// with hostile arguments (bad pointers, huge lengths, odd flags).
+#[test]
+fn random_syscalls_never_panic_the_sentry() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/progs/syscall_fuzz.c")).unwrap();
+    let bin = cc("syscall_fuzz", &src);
+    let o = run_do(&[], &[bin.to_str().unwrap(), "25"], b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "the Sentry panicked:\n{err}");
+    assert_eq!(stdout(&o), "batches 25\n", "stderr:\n{err}");
+}
