@@ -21,6 +21,7 @@ const WRITE_MASK: u32 = events::WRITABLE;
 
 /// One read at `off` (None = the file offset).
 fn read_once(f: &File, buf: &mut [u8], off: Option<i64>) -> SysResult<usize> {
+    crate::mm::shared_files::before_read(f);
     match off {
         Some(o) => f.pread(buf, o),
         None => f.read(buf),
@@ -28,10 +29,15 @@ fn read_once(f: &File, buf: &mut [u8], off: Option<i64>) -> SysResult<usize> {
 }
 
 fn write_once(f: &File, buf: &[u8], off: Option<i64>) -> SysResult<usize> {
-    match off {
+    let at = crate::mm::shared_files::write_position(f, off);
+    let n = match off {
         Some(o) => f.pwrite(buf, o),
         None => f.write(buf),
+    }?;
+    if let Some(at) = at {
+        crate::mm::shared_files::after_write(f, at, &buf[..n]);
     }
+    Ok(n)
 }
 
 /// Read from `f` into the workload's `iovs`. Blocks only until the first

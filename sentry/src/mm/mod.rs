@@ -13,6 +13,7 @@
 mod fault;
 mod io;
 pub mod pgalloc;
+pub mod shared_files;
 pub mod vma;
 
 use std::collections::{BTreeMap, HashMap};
@@ -248,15 +249,30 @@ impl MemoryManager {
                 _ => st.find_gap(len).ok_or(Errno::ENOMEM)?,
             }
         };
-        let shared = req.shared.then(|| {
-            Arc::new(SharedObject {
+        let shared = req.shared.then(|| match &req.backing {
+            // One object per file: every shared mapping of it, in any
+            // process, sees the same pages.
+            Backing::File { file, .. } => {
+                let key = file.dev_ino();
+                let obj = shared_files::get_or_insert(key, || SharedObject {
+                    pages: Mutex::new(HashMap::new()),
+                    file: Some(file.clone()),
+                    alloc: self.pages.clone(),
+                    key: Some(key),
+                    writer: Mutex::new(None),
+                });
+                if req.max_prot.contains(Prot::WRITE) {
+                    shared_files::add_writer(&obj, file);
+                }
+                obj
+            }
+            Backing::Anon => Arc::new(SharedObject {
                 pages: Mutex::new(HashMap::new()),
-                file: match &req.backing {
-                    Backing::File { file, .. } => Some(file.clone()),
-                    Backing::Anon => None,
-                },
+                file: None,
                 alloc: self.pages.clone(),
-            })
+                key: None,
+                writer: Mutex::new(None),
+            }),
         });
         let shared_base = match &req.backing {
             Backing::File { offset, .. } => offset / PAGE_SIZE,

@@ -29,12 +29,32 @@ pub struct SharedObject {
     pub file: Option<Arc<dyn MappedFile>>,
     /// Where the frames go back when the last mapping is gone.
     pub alloc: Arc<super::PageAllocator>,
+    /// For file objects: the (dev, ino) they are registered under, and a
+    /// writable handle of some mapping (write-back before read(2)).
+    pub key: Option<super::shared_files::FileKey>,
+    pub writer: Mutex<Option<Arc<dyn MappedFile>>>,
 }
 
 impl Drop for SharedObject {
     fn drop(&mut self) {
+        // Write the pages back one last time (munmap/exit semantics).
+        if let Some(w) = self.writer.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            let size = w.size().unwrap_or(0);
+            let mut buf = vec![0u8; abi::PAGE_SIZE as usize];
+            for (&idx, &f) in self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
+                let off = idx * abi::PAGE_SIZE;
+                if off < size {
+                    let n = (size - off).min(abi::PAGE_SIZE) as usize;
+                    self.alloc.mem().read(f, &mut buf[..n]);
+                    let _ = w.write_at(off, &buf[..n]);
+                }
+            }
+        }
         for (_, f) in self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).drain() {
             self.alloc.decref(f);
+        }
+        if let Some(k) = self.key {
+            super::shared_files::forget(k);
         }
     }
 }
