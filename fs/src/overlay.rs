@@ -503,6 +503,15 @@ impl Inode for OverlayInode {
         }
         self.copy_up()?.setxattr(name, value, flags)
     }
+    fn listxattr(&self) -> SysResult<Vec<Vec<u8>>> {
+        Ok(self.real()?.listxattr()?.into_iter().filter(|n| !n.starts_with(b"trusted.overlay.")).collect())
+    }
+    fn removexattr(&self, name: &[u8]) -> SysResult<()> {
+        if name.starts_with(b"trusted.overlay.") {
+            return Err(Errno::EPERM);
+        }
+        self.copy_up()?.removexattr(name)
+    }
 }
 
 #[cfg(test)]

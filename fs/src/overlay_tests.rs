@@ -152,3 +152,14 @@ fn exchange_swaps_a_file_and_a_directory() {
     assert_eq!(read(&vfs, &ctx, b"/d"), b"A");
     assert_eq!(read(&vfs, &ctx, b"/a/f"), b"F");
 }
+
+#[test]
+fn xattrs_go_to_the_upper_layer_and_list() {
+    let (vfs, ctx, _upper, _lower) = setup();
+    let loc = vfs.lookup(&ctx, None, b"/etc/passwd", 0).unwrap();
+    loc.inode().setxattr(b"user.k", b"v", 0).unwrap();
+    assert_eq!(loc.inode().getxattr(b"user.k").unwrap(), b"v");
+    assert_eq!(loc.inode().listxattr().unwrap(), vec![b"user.k".to_vec()]);
+    loc.inode().removexattr(b"user.k").unwrap();
+    assert!(loc.inode().listxattr().unwrap().is_empty());
+}

@@ -9,6 +9,7 @@
 //! `eventfd`, `timerfd`, `signalfd`; helpers in `util`, `iovec`,
 //! `usermem`, `anon`.
 
+mod xattr;
 mod alloc;
 mod anon;
 mod attr;
@@ -44,6 +45,7 @@ use crate::syscalls::Entry;
 pub fn entries() -> Vec<&'static [Entry]> {
     vec![
         open::ENTRIES,
+        xattr::ENTRIES,
         io::ENTRIES,
         stat::ENTRIES,
         path::ENTRIES,

@@ -21,7 +21,7 @@
 //! Implement [`Family`] (socket creation) and [`Socket`] (the object),
 //! then register the family once at boot, before the workload runs:
 //!
-//! ```ignore
+//! ```text
 //! sentry::socket::register_family(libc::AF_INET, Arc::new(MyInet { .. }));
 //! sentry::socket::register_family(libc::AF_INET6, Arc::new(MyInet6 { .. }));
 //! ```
