@@ -95,6 +95,10 @@ pub enum Command {
     Resume(oci::IdArg),
     /// The runtime's features (JSON).
     Features,
+    /// Register runsc-rs as a docker runtime in daemon.json.
+    Install(oci::install::InstallArgs),
+    /// Remove runsc-rs from daemon.json's runtimes.
+    Uninstall(oci::install::UninstallArgs),
 }
 
 /// Write an error to --log as runc does (containerd reads the json form).
@@ -142,6 +146,8 @@ fn main() {
         Command::Pause(a) => cmds::pause(&cli, a, true),
         Command::Resume(a) => cmds::pause(&cli, a, false),
         Command::Features => cmds::features(),
+        Command::Install(a) => oci::install::install(a),
+        Command::Uninstall(a) => oci::install::uninstall(a),
     };
     match r {
         Ok(code) => std::process::exit(code),

@@ -126,9 +126,24 @@ pub fn remove(dirs: &[PathBuf]) {
         }
     }
     for d in dirs {
-        if let Err(e) = std::fs::remove_dir(d) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn!("removing cgroup {}: {e}", d.display());
+        // Exiting tasks leave the cgroup a moment after they die (rmdir
+        // gives EBUSY until then); cgroup v1 has no event for "empty", so
+        // retry briefly, killing anything that is still there.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match std::fs::remove_dir(d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                    for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => {
+                    warn!("removing cgroup {}: {e}", d.display());
+                    break;
+                }
             }
         }
     }

@@ -49,7 +49,7 @@ fn dup_stdio() -> Result<Vec<OwnedFd>> {
 fn pty_to_console(console: &Path, size: Option<(u16, u16)>) -> Result<Vec<OwnedFd>> {
     let ws = size.map(|(h, w)| nix::pty::Winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 });
     let pty = nix::pty::openpty(ws.as_ref(), None).context("openpty")?;
-    let sock = UnixStream::connect(console).with_context(|| format!("connecting to the console socket {}", console.display()))?;
+    let sock = sys::with_short_sock_path(console, |p| UnixStream::connect(p)).with_context(|| format!("connecting to the console socket {}", console.display()))?;
     sys::send_with_fds(&sock, b"/dev/ptmx", &[pty.master.as_raw_fd()]).context("sending the pty master")?;
     let s = pty.slave;
     Ok(vec![s.try_clone()?, s.try_clone()?, s])
@@ -463,10 +463,27 @@ pub fn ps(cli: &Cli, a: &PsArgs) -> Result<i32> {
     if c.status() == "stopped" {
         bail!("container \"{}\" is not running", a.id);
     }
+    if a.format == "json" {
+        // Host pids, as runc gives: callers (docker top, containerd's
+        // Pids) look them up in the host's ps. The workload has none of
+        // its own: these are the sandbox process, its gofers and stubs
+        // (the container's cgroup), or just the sandbox process.
+        let mut pids: Vec<i32> = c
+            .saved
+            .cgroups
+            .first()
+            .and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        if !pids.contains(&c.saved.pid) {
+            pids.insert(0, c.saved.pid);
+        }
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
     let r = proto::call(&c.control_sock(), &Request::Ps, &[])?;
     let procs = r.procs.unwrap_or_default();
     match a.format.as_str() {
-        "json" => println!("{}", serde_json::to_string(&procs.iter().map(|p| p.pid).collect::<Vec<_>>())?),
         "table" => {
             println!("{:<8} {:<8} {:<8} {:<4} CMD", "UID", "PID", "PPID", "STAT");
             for p in procs {

@@ -60,6 +60,7 @@
 pub mod cgroup;
 pub mod cmds;
 pub mod hooks;
+pub mod install;
 pub mod proto;
 pub mod sandbox;
 pub mod spec;

@@ -79,7 +79,7 @@ impl Reply {
 
 /// Send one request (with `fds`) and read the reply.
 pub fn call(sock_path: &Path, req: &Request, fds: &[OwnedFd]) -> Result<Reply> {
-    let sock = UnixStream::connect(sock_path).with_context(|| format!("connecting to the sandbox at {}", sock_path.display()))?;
+    let sock = sys::with_short_sock_path(sock_path, |p| UnixStream::connect(p)).with_context(|| format!("connecting to the sandbox at {}", sock_path.display()))?;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
     let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();

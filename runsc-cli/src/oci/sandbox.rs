@@ -180,6 +180,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         }
     }
     let root = super::spec::rootfs(&a.bundle, &spec)?.canonicalize().context("rootfs")?;
+    let read_only_root = false;
     let (ours, theirs) = gofer::socketpair().context("gofer socket")?;
     gofers.push(crate::spawn::gofer(&root, theirs, true)?);
 
@@ -203,6 +204,10 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
                     extras.push(Extra::File { dest, data });
                 }
             }
+            // The sandbox's own /dev (devfs with /dev/pts) is already
+            // there: a tmpfs over it (docker's and runc's default /dev
+            // mount) would hide /dev/null, /dev/ptmx and the ttys.
+            "tmpfs" if dest.trim_end_matches('/') == "/dev" => info!("mount tmpfs on /dev: the sandbox's devfs stands for it"),
             "tmpfs" => extras.push(Extra::Tmpfs { dest }),
             // Already there (/proc, /dev), or not modelled yet.
             _ => info!("mount {typ} on {dest}: accepted, not mounted"),
@@ -222,6 +227,9 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
             PlatformArg::Kvm => PlatformKind::Kvm,
         },
         gofer: ours,
+        // TODO root.readonly (docker --read-only): the root mount should
+        // become read-only once the mounts are made (needs a remount in
+        // fs::vfs); for now the rootfs stays writable in its overlay.
         overlay: true,
         argv: es.args.iter().map(|s| s.clone().into_bytes()).collect(),
         env: es.env.iter().map(|s| s.clone().into_bytes()).collect(),
@@ -230,7 +238,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         gid: es.gid,
         stdio: dup_stdio()?,
         opts,
-        setup: Some(Box::new(move |k: &Arc<Kernel>| mount_extras(k, extras))),
+        setup: Some(Box::new(move |k: &Arc<Kernel>| mount_extras(k, extras, read_only_root))),
     };
     let sandbox = build_sandbox(cfg).context("building the sandbox")?;
     {
@@ -248,7 +256,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
     kernel.enable_control();
     let sock = a.state_dir.join("control.sock");
     let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).with_context(|| format!("control socket {}", sock.display()))?;
+    let listener = super::sys::with_short_sock_path(&sock, |p| UnixListener::bind(p)).with_context(|| format!("control socket {}", sock.display()))?;
     let (tx, _) = channel();
     let server = Arc::new(Server {
         kernel,
@@ -276,7 +284,7 @@ fn mkdir_p(k: &Kernel, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>) -> Result<(), String> {
+fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>, read_only_root: bool) -> Result<(), String> {
     use fs::mount::MountFlags;
     let ctx = k.vfs.root_context(fs::creds::Creds::root(), 0);
     for e in extras {
@@ -293,16 +301,27 @@ fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>) -> Result<(), String> {
                 k.vfs.mount(&ctx, None, dest.as_bytes(), fs, MountFlags::default(), "tmpfs").map_err(|e| format!("tmpfs on {dest}: {e}"))?;
             }
             Extra::File { dest, data } => {
-                if let Some((dir, _)) = dest.rsplit_once('/') {
-                    mkdir_p(k, dir)?;
-                }
-                let f = k
-                    .vfs
-                    .open(&ctx, None, dest.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644)
-                    .map_err(|e| format!("bind mount of a file on {dest}: {e}"))?;
-                let mut off = 0;
-                while off < data.len() {
-                    off += f.write(&data[off..]).map_err(|e| format!("writing {dest}: {e}"))?;
+                let r = (|| {
+                    if let Some((dir, _)) = dest.rsplit_once('/') {
+                        mkdir_p(k, dir)?;
+                    }
+                    let f = k
+                        .vfs
+                        .open(&ctx, None, dest.as_bytes(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644)
+                        .map_err(|e| format!("bind mount of a file on {dest}: {e}"))?;
+                    let mut off = 0;
+                    while off < data.len() {
+                        off += f.write(&data[off..]).map_err(|e| format!("writing {dest}: {e}"))?;
+                    }
+                    Ok::<(), String>(())
+                })();
+                match r {
+                    Ok(()) => {}
+                    // A read-only rootfs has no layer to copy the file
+                    // into (docker's /etc/hosts, resolv.conf, hostname):
+                    // the image's own file stays.
+                    Err(e) if read_only_root => warn!("{e} (read-only rootfs: skipped)"),
+                    Err(e) => return Err(e),
                 }
             }
         }

@@ -4,6 +4,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -118,4 +119,22 @@ pub fn setsid_and_place_fds(cmd: &mut Command, fds: Vec<(RawFd, RawFd)>, setsid:
             Ok(())
         });
     }
+}
+
+/// Call `f` with a path to `path` that fits in a sockaddr_un (108 bytes):
+/// `path` itself if short, else `/proc/self/fd/N/<name>` through an
+/// O_PATH descriptor of its directory (docker's state directories,
+/// `/run/docker/runtime-runc/moby/<64 hex>/control.sock`, are too long).
+pub fn with_short_sock_path<R>(path: &std::path::Path, f: impl FnOnce(&std::path::Path) -> std::io::Result<R>) -> std::io::Result<R> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() < 100 {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return f(path) };
+    let dir = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir })?;
+    let short = std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir))).join(name);
+    f(&short)
 }
