@@ -693,8 +693,20 @@ TEST(tgkill_targets_thread) {
     CHECK_ERR(syscall(SYS_tgkill, getpid(), 0, SIGUSR1), EINVAL);
     CHECK_EQ(write(t.done[1], "d", 1), 1);
     CHECK_EQ(pthread_join(th, NULL), 0);
-    /* The thread is gone. */
-    CHECK_ERR(syscall(SYS_tgkill, getpid(), t.tid, 0), ESRCH);
+    /* The thread is gone. Linux wakes the joiner (CLONE_CHILD_CLEARTID)
+     * just before the exiting thread releases its tid, so the tid may
+     * linger for a moment: wait until it does, boundedly. */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        errno = 0;
+        long r = syscall(SYS_tgkill, getpid(), t.tid, 0);
+        if (r == -1 && errno == ESRCH) break;
+        CHECK_EQ(r, 0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 5) FAIL("tid %d still exists 5s after pthread_join", t.tid);
+        sched_yield();
+    }
 }
 
 /* ---- sigaltstack ---- */
