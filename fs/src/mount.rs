@@ -56,20 +56,29 @@ pub struct Mount {
     pub(crate) parent: Option<(Arc<Mount>, Arc<Dentry>)>,
     pub(crate) flags: MountFlags,
     pub(crate) source: String,
+    /// Remounted read-only after creation (MS_REMOUNT|MS_RDONLY).
+    pub(crate) remount_ro: std::sync::atomic::AtomicBool,
 }
 
 impl Mount {
     pub(crate) fn new(fs: Arc<dyn Filesystem>, parent: Option<(Arc<Mount>, Arc<Dentry>)>, flags: MountFlags, source: &str) -> Arc<Mount> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let root = Dentry::new_root(fs.root(), fs.cache_dentries());
-        Arc::new(Mount { id: NEXT.fetch_add(1, Ordering::Relaxed), fs, root, parent, flags, source: source.to_string() })
+        Arc::new(Mount { id: NEXT.fetch_add(1, Ordering::Relaxed), fs, root, parent, flags, source: source.to_string(), remount_ro: false.into() })
     }
 
     pub fn id(&self) -> u64 {
         self.id
     }
     pub fn flags(&self) -> MountFlags {
-        self.flags
+        let mut f = self.flags;
+        f.readonly |= self.remount_ro.load(std::sync::atomic::Ordering::SeqCst);
+        f
+    }
+
+    /// Make the mount read-only from now on (like `mount -o remount,ro`).
+    pub fn remount_readonly(&self) {
+        self.remount_ro.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     pub fn fs(&self) -> &Arc<dyn Filesystem> {
         &self.fs

@@ -141,6 +141,23 @@ fn run_propagates_exit_status_and_output() {
     assert_eq!(o.status.code(), Some(137), "{}", err(&o));
 }
 
+/// root.readonly (docker --read-only): the image is read-only, the tmpfs
+/// mounted on it is writable.
+#[test]
+fn read_only_root_refuses_writes_but_mounts_work() {
+    let script = "echo x > /new 2>/dev/null && echo root-writable; echo y > /scratch/f && cat /scratch/f";
+    let e = Env::new("ro", &["sh", "-c", script]);
+    let b = e.bundle();
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "y\n");
+    let mut c = config(&["sh", "-c", script]);
+    c["root"]["readonly"] = json!(false);
+    e.write_config(c);
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "root-writable\ny\n", "{}", err(&o));
+}
+
 #[test]
 fn create_start_state_kill_delete() {
     let e = Env::new("life", &["sleep", "1000"]);

@@ -269,7 +269,7 @@ impl Vfs {
             if !reachable {
                 continue;
             }
-            let mut opts = m.flags.options();
+            let mut opts = m.flags().options();
             let extra = m.fs.mount_options();
             if !extra.is_empty() {
                 opts.push(',');

@@ -29,7 +29,7 @@ fn check_flags(flags: i32, allowed: i32) -> SysResult<()> {
 
 impl Vfs {
     pub(crate) fn check_writable_mount(loc: &Location) -> SysResult<()> {
-        if loc.mount.flags.readonly {
+        if loc.mount.flags().readonly {
             Err(Errno::EROFS)
         } else {
             Ok(())
@@ -351,7 +351,7 @@ impl Vfs {
             return Ok(());
         }
         let st = loc.inode().stat()?;
-        if mode & MAY_WRITE != 0 && loc.mount.flags.readonly && (is_reg(&st) || is_dir(&st) || is_symlink(&st)) {
+        if mode & MAY_WRITE != 0 && loc.mount.flags().readonly && (is_reg(&st) || is_dir(&st) || is_symlink(&st)) {
             return Err(Errno::EROFS);
         }
         c.creds.check(&st, mode)
@@ -491,7 +491,7 @@ impl Vfs {
     /// statfs of a resolved location.
     pub fn statfs_at(loc: &Location) -> SysResult<StatFs> {
         let mut s = loc.mount.root.inode().statfs().or_else(|_| loc.inode().statfs())?;
-        s.flags = loc.mount.flags.st_flags() | 0x0020;
+        s.flags = loc.mount.flags().st_flags() | 0x0020;
         Ok(s)
     }
 

@@ -417,3 +417,13 @@ fn resolve_scopes_the_walk() {
     assert_eq!(vfs.lookup(&n, None, b"/d/rel", 0).err(), Some(Errno::ELOOP));
     assert!(vfs.lookup(&n, None, b"/d/rel", libc::AT_SYMLINK_NOFOLLOW).is_ok());
 }
+
+#[test]
+fn remount_readonly_refuses_writes_after_setup() {
+    let (vfs, ctx) = setup();
+    vfs.mkdir(&ctx, None, b"/mnt", 0o755).unwrap();
+    vfs.root().mount.remount_readonly();
+    assert_eq!(vfs.mkdir(&ctx, None, b"/other", 0o755), Err(Errno::EROFS));
+    assert_eq!(vfs.open(&ctx, None, b"/f", libc::O_CREAT | libc::O_WRONLY, 0o644).err(), Some(Errno::EROFS));
+    assert!(vfs.mounts_text(&vfs.root()).contains(" ro"));
+}

@@ -180,7 +180,9 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         }
     }
     let root = super::spec::rootfs(&a.bundle, &spec)?.canonicalize().context("rootfs")?;
-    let read_only_root = false;
+    // root.readonly (docker --read-only): the root becomes read-only once
+    // the mount points and copied files are in place.
+    let read_only_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
     let (ours, theirs) = gofer::socketpair().context("gofer socket")?;
     gofers.push(crate::spawn::gofer(&root, theirs, true)?);
 
@@ -227,9 +229,6 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
             PlatformArg::Kvm => PlatformKind::Kvm,
         },
         gofer: ours,
-        // TODO root.readonly (docker --read-only): the root mount should
-        // become read-only once the mounts are made (needs a remount in
-        // fs::vfs); for now the rootfs stays writable in its overlay.
         overlay: true,
         argv: es.args.iter().map(|s| s.clone().into_bytes()).collect(),
         env: es.env.iter().map(|s| s.clone().into_bytes()).collect(),
@@ -325,6 +324,9 @@ fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>, read_only_root: bool) -> Re
                 }
             }
         }
+    }
+    if read_only_root {
+        k.vfs.root().mount.remount_readonly();
     }
     Ok(())
 }
