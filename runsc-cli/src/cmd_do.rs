@@ -77,6 +77,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> Result<i32> {
         uid,
         gid,
         stdio: dup_stdio()?,
+        console: false,
         opts: KernelOptions { strace: cli.strace, ..Default::default() },
         setup: None,
     };

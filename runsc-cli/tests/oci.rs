@@ -354,8 +354,10 @@ fn cgroup_limits_and_pause_resume() {
 fn terminal_goes_to_the_console_socket() {
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
-    let e = Env::new("tty", &["sh", "-c", "test -t 0 && echo is-a-tty"]);
-    let mut c = config(&["sh", "-c", "test -t 0 && echo is-a-tty"]);
+    // The container sees an in-sandbox pty (docker run -t; tty names it).
+    let script = "test -t 0 && echo is-a-tty; tty; echo done";
+    let e = Env::new("tty", &["sh", "-c", script]);
+    let mut c = config(&["sh", "-c", script]);
     c["process"]["terminal"] = json!(true);
     e.write_config(c);
     let sock_path = e.dir.join("console.sock");
@@ -385,12 +387,14 @@ fn terminal_goes_to_the_console_socket() {
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
     // Read until the output is there (EIO once the slave is closed).
-    while !String::from_utf8_lossy(&out).contains("is-a-tty") {
+    while !String::from_utf8_lossy(&out).contains("done") {
         match f.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
         }
     }
-    assert!(String::from_utf8_lossy(&out).contains("is-a-tty"), "{:?}", String::from_utf8_lossy(&out));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("is-a-tty"), "{text:?}");
+    assert!(text.contains("/dev/pts/"), "tty names an in-sandbox pty: {text:?}");
     e.wait_stopped();
 }

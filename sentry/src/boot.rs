@@ -45,6 +45,9 @@ pub struct SandboxConfig {
     pub gid: u32,
     /// The workload's fds 0, 1, 2 (host fds donated to it).
     pub stdio: Vec<OwnedFd>,
+    /// When stdin is a host terminal, give the workload an in-sandbox pty
+    /// bridged to it (OCI process.terminal) instead of the host tty itself.
+    pub console: bool,
     pub opts: KernelOptions,
     /// Called once /dev and /proc are mounted and before the first process
     /// is made (its cwd looked up): the OCI runtime mounts the container's
@@ -210,7 +213,21 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
     let fsctx = Arc::new(Mutex::new(FsContext { root: vfs.root(), cwd, umask: 0o022 }));
     let files = FdTable::new();
     let mut terminal: Option<Arc<fs::host::HostFile>> = None;
-    for (i, fd) in cfg.stdio.into_iter().enumerate() {
+    let mut stdio = cfg.stdio;
+    // SAFETY: isatty only inspects the fd.
+    let console = cfg.console && stdio.first().is_some_and(|fd| unsafe { libc::isatty(std::os::fd::AsRawFd::as_raw_fd(fd)) } == 1);
+    let mut console_pty = None;
+    if console {
+        let host = stdio.remove(0);
+        let (slave, pty) = crate::console::bridge(&k, host).map_err(fs_err("console"))?;
+        for i in 0..3 {
+            files.install_at(i, slave.clone(), false, u64::MAX).map_err(fs_err("stdio"))?;
+        }
+        // The other host fds are the same terminal: not needed.
+        stdio.clear();
+        console_pty = Some(pty);
+    }
+    for (i, fd) in stdio.into_iter().enumerate() {
         let host = fs::host::HostFile::new_donated(fd).map_err(fs_err("stdio"))?;
         if let Some(tty) = host.tty() {
             if terminal.is_none() {
@@ -224,6 +241,9 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
         files.install_at(i as i32, file, false, u64::MAX).map_err(fs_err("stdio"))?;
     }
     crate::pty::install(&k, terminal.as_ref());
+    if let Some(p) = console_pty {
+        fs::devfs::register_devices(&vfs, Some(Arc::new(crate::console::PtyTty(p))));
+    }
     if let Some(t) = terminal {
         // /dev/tty: the sandbox's one terminal, its stdio tty.
         fs::devfs::register_devices(&vfs, Some(Arc::new(ControllingTty(t))));

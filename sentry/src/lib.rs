@@ -17,4 +17,5 @@ pub mod syscalls;
 pub mod task;
 pub mod time;
 pub mod boot;
+pub mod console;
 pub mod control;

@@ -236,6 +236,9 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         uid: es.uid,
         gid: es.gid,
         stdio: dup_stdio()?,
+        // process.terminal: the container gets an in-sandbox pty on the
+        // console (its stdio is the host pty slave from create).
+        console: process.terminal().unwrap_or(false),
         opts,
         setup: Some(Box::new(move |k: &Arc<Kernel>| mount_extras(k, extras, read_only_root))),
     };
