@@ -47,6 +47,12 @@ cap() {
 }
 short() { printf '%s' "$1" | tr '\n' ' ' | cut -c1-300; }
 
+# dockerd turns IPv6 off host-wide (net.ipv6.conf.*.disable_ipv6): put
+# back what was there, so the machine is left as it was found.
+IPV6_SYSCTLS=(net.ipv6.conf.all.disable_ipv6 net.ipv6.conf.default.disable_ipv6 net.ipv6.conf.lo.disable_ipv6)
+declare -A IPV6_SAVED=()
+for k in "${IPV6_SYSCTLS[@]}"; do IPV6_SAVED[$k]=$(sysctl -n "$k" 2>/dev/null || true); done
+
 cleanup() {
   local rc=$?
   set +e
@@ -61,6 +67,9 @@ cleanup() {
     done
   fi
   rm -rf "$WORK"
+  for k in "${IPV6_SYSCTLS[@]}"; do
+    [ -n "${IPV6_SAVED[$k]}" ] && sysctl -qw "$k=${IPV6_SAVED[$k]}"
+  done
   exit "$rc"
 }
 trap cleanup EXIT
