@@ -355,7 +355,7 @@ fn terminal_goes_to_the_console_socket() {
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
     // The container sees an in-sandbox pty (docker run -t; tty names it).
-    let script = "test -t 0 && echo is-a-tty; tty; echo done";
+    let script = "test -t 0 && echo is-a-tty; tty; stty -a | head -n 1; echo done";
     let e = Env::new("tty", &["sh", "-c", script]);
     let mut c = config(&["sh", "-c", script]);
     c["process"]["terminal"] = json!(true);
@@ -382,6 +382,7 @@ fn terminal_goes_to_the_console_socket() {
     let o = e.create(&["--console-socket", sock_path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", err(&o));
     let master = t.join().unwrap();
+    set_winsize(&master, 33, 77);
     ok(e.run(&["start", &e.id]));
     let mut f = std::fs::File::from(master);
     let mut out = Vec::new();
@@ -396,5 +397,25 @@ fn terminal_goes_to_the_console_socket() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains("is-a-tty"), "{text:?}");
     assert!(text.contains("/dev/pts/"), "tty names an in-sandbox pty: {text:?}");
+    assert!(text.contains("rows 33; columns 77"), "the console's size reaches the container: {text:?}");
     e.wait_stopped();
+}
+
+fn set_winsize(fd: &std::os::fd::OwnedFd, rows: u16, cols: u16) {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from our local.
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(r, 0);
+}
+
+#[test]
+fn oom_score_adj_applies_to_the_sandbox_process() {
+    let e = Env::new("oom", &["sleep", "1000"]);
+    let mut c = config(&["sleep", "1000"]);
+    c["process"]["oomScoreAdj"] = json!(512);
+    e.write_config(c);
+    assert!(e.create(&[]).status.success());
+    let pid = e.state()["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "512");
+    ok(e.run(&["delete", "--force", &e.id]));
 }

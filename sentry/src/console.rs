@@ -4,8 +4,8 @@
 //! The workload gets the slave of a devpts pair, so `tty` names
 //! /dev/pts/N and the line discipline, job control and echo are the
 //! Sentry's; the host terminal is put in raw mode and two threads copy
-//! bytes between it and the master. The window size is copied once at
-//! start (resizes are not followed yet).
+//! bytes between it and the master. The window size is copied at start
+//! and again on each SIGWINCH the sandbox process gets (`sync_winsize`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -73,6 +73,21 @@ fn host_winsize(fd: &OwnedFd) -> Option<[u8; 8]> {
     (r == 0).then_some(ws)
 }
 
+/// The bridged console of this sandbox (one per sandbox process).
+static ACTIVE: Mutex<Option<(Arc<OwnedFd>, Arc<fs::devpts::PtyMaster>)>> = Mutex::new(None);
+
+/// The host terminal's size changed (SIGWINCH): copy it to the sandbox's
+/// pty, which signals its foreground group. False if there is no bridged
+/// console (the caller then forwards SIGWINCH itself).
+pub fn sync_winsize() -> bool {
+    let g = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((host, master)) = g.as_ref() else { return false };
+    if let Some(ws) = host_winsize(host) {
+        let _ = ioctl_with(master.as_ref(), libc::TIOCSWINSZ, &ws);
+    }
+    true
+}
+
 /// Make the pty pair for host terminal `host` and start the copiers.
 /// Returns the slave, opened read-write, for the workload's stdio; the
 /// first session (sid 1, pgid 1) owns it.
@@ -95,6 +110,7 @@ pub fn bridge(k: &Arc<Kernel>, host: OwnedFd) -> SysResult<(Arc<File>, Arc<fs::d
     pty.jobs().set_controlling(1, 1);
 
     let host = Arc::new(host);
+    *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some((host.clone(), master.clone()));
     // Host -> master: the user's keystrokes.
     {
         let (m, h) = (master.clone(), host.clone());

@@ -111,7 +111,10 @@ pub fn run(cli: &Cli, a: &BootArgs) -> Result<i32> {
             let Ok(sig) = set.wait() else { continue };
             let sig = sig as i32;
             info!(sig, "host signal for the container");
-            if s.started.load(Ordering::SeqCst) {
+            if sig == libc::SIGWINCH && sentry::console::sync_winsize() {
+                // The in-sandbox pty took the new size and signalled its
+                // foreground group.
+            } else if s.started.load(Ordering::SeqCst) {
                 let _ = s.kernel.signal_process(1, sig);
             } else if sig != libc::SIGWINCH {
                 let _ = s.events.lock().unwrap().send(Event::Exit(128 + sig));
@@ -167,6 +170,20 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string()).with_context(|| format!("joining cgroup {}", cg.display()))?;
     }
     let spec = super::spec::load(&a.bundle)?;
+    // process.oomScoreAdj applies to the sandbox process (and the gofers
+    // and stubs it starts inherit it): the host's OOM killer sees the
+    // container as this process.
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;
+    }
+    // With a console, take it as our controlling terminal: its resizes
+    // then reach us as SIGWINCH, and are passed on to the in-sandbox pty.
+    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        use std::os::fd::AsFd;
+        if let Err(e) = super::sys::set_controlling_tty(std::io::stdin().as_fd()) {
+            info!("console is not our controlling terminal ({e}): resizes are not followed");
+        }
+    }
     // Join a network namespace the config names (the sandbox's stack is
     // loopback-only for now, but the host side lives there).
     if let Some(linux) = spec.linux() {

@@ -138,3 +138,14 @@ pub fn with_short_sock_path<R>(path: &std::path::Path, f: impl FnOnce(&std::path
     let short = std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir))).join(name);
     f(&short)
 }
+
+/// Make `fd` (a terminal) the controlling terminal of this session, so a
+/// resize of it sends us SIGWINCH.
+pub fn set_controlling_tty(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::TIOCSCTTY, 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
