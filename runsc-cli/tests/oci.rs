@@ -419,3 +419,19 @@ fn oom_score_adj_applies_to_the_sandbox_process() {
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "512");
     ok(e.run(&["delete", "--force", &e.id]));
 }
+
+/// process.capabilities is what the container sees (capget via /proc).
+#[test]
+fn capabilities_are_the_workloads_view() {
+    let script = "grep -E '^Cap(Eff|Bnd)' /proc/self/status";
+    let e = Env::new("caps", &["sh", "-c", script]);
+    let mut c = config(&["sh", "-c", script]);
+    let set = json!(["CAP_CHOWN", "CAP_KILL"]);
+    c["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    e.write_config(c);
+    let b = e.bundle();
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert!(o.status.success(), "{}", err(&o));
+    // CAP_CHOWN (0) and CAP_KILL (5): 0x21.
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "CapEff:\t0000000000000021\nCapBnd:\t0000000000000021\n");
+}

@@ -27,7 +27,6 @@ const VERSION: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
 const MAX_ARGS: u64 = 1 << 20;
 
 /// Every capability up to CAP_LAST_CAP (40).
-const FULL_CAPS: u64 = (1 << 41) - 1;
 
 struct Inner {
     k: Weak<Kernel>,
@@ -265,6 +264,7 @@ impl ProcTask for View {
             }
         }
         let shd_pnd = sig_bits(tg.pending.lock().unwrap_or_else(|e| e.into_inner()).set);
+        let caps = *tg.caps.lock().unwrap_or_else(|e| e.into_inner());
         let mut info = TaskInfo {
             state,
             tgid: self.pid,
@@ -283,8 +283,10 @@ impl ProcTask for View {
             shd_pnd,
             sig_ign: ign,
             sig_cgt: cgt,
-            cap_prm: if creds.euid == 0 { FULL_CAPS } else { 0 },
-            cap_eff: if creds.euid == 0 { FULL_CAPS } else { 0 },
+            cap_prm: caps.permitted,
+            cap_eff: caps.effective,
+            cap_inh: caps.inheritable,
+            cap_amb: caps.ambient,
             cap_bnd: tg.capbset.load(std::sync::atomic::Ordering::SeqCst),
             no_new_privs: tg.no_new_privs.load(Ordering::Relaxed),
             nice: tg.nice.load(Ordering::Relaxed),

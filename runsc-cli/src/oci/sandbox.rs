@@ -270,6 +270,21 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
             }
         }
         tg.no_new_privs.store(es.no_new_privs, Ordering::SeqCst);
+        // process.capabilities: recorded for the workload's view (capget,
+        // /proc/self/status); exec recomputes them from the bounding set
+        // as Linux does.
+        if let Some(c) = process.capabilities() {
+            let mask = |set: &Option<oci_spec::runtime::Capabilities>| -> u64 {
+                set.iter().flatten().filter_map(|cap| serde_json::to_value(cap).ok()).filter_map(|v| v.as_str().and_then(cap_number)).fold(0, |m, n| m | (1u64 << n))
+            };
+            tg.capbset.store(mask(c.bounding()), Ordering::SeqCst);
+            *tg.caps.lock().unwrap() = sentry::task::CapSets {
+                effective: mask(c.effective()),
+                permitted: mask(c.permitted()),
+                inheritable: mask(c.inheritable()),
+                ambient: mask(c.ambient()),
+            };
+        }
     }
     let kernel = sandbox.kernel.clone();
     kernel.enable_control();
@@ -458,4 +473,17 @@ fn reap_exec(s: &Arc<Server>, pid: i32) {
         s2.execs.lock().unwrap().insert(pid, Some(status));
         s2.execs_cv.notify_all();
     });
+}
+
+/// The number of a capability named as in the OCI spec ("CAP_CHOWN").
+fn cap_number(name: &str) -> Option<u32> {
+    const NAMES: [&str; 41] = [
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT",
+        "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
+        "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
+        "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    ];
+    let n = name.strip_prefix("CAP_").unwrap_or(name);
+    NAMES.iter().position(|x| *x == n).map(|i| i as u32)
 }

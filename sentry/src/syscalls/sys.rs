@@ -51,7 +51,8 @@ pub static ENTRIES: &[Entry] = &[
     sc!(SYS_setdomainname, setdomainname),
     sc!(SYS_getrusage, getrusage, "only CPU times are filled in"),
     sc!(SYS_personality, personality, "only the PER_LINUX domain; flags are recorded"),
-    sc!(SYS_capget, capget, "root has the full set, others none"),
+    sc!(SYS_capget, capget, "capability sets are the workload's view: the Sentry's checks treat fsuid 0 as privileged"),
+    sc!(SYS_capset, capset, "as capget"),
 ];
 
 #[repr(C)]
@@ -348,6 +349,10 @@ fn set_ids(t: &Thread, uid: bool, r: u32, e: u32, s: u32) -> SysResult<u64> {
     }
     let pick = |v: u32, cur: u32| if v == KEEP { cur } else { v };
     let (nr, ne, ns) = (pick(r, cur_r), pick(e, cur_e), pick(s, cur_s));
+    if uid {
+        let keep = tg.keepcaps.load(Ordering::SeqCst);
+        tg.caps.lock().unwrap().on_setuid((cur_r, cur_e, cur_s), (nr, ne, ns), keep);
+    }
     if uid {
         c.uid = nr;
         c.euid = ne;
@@ -674,18 +679,69 @@ fn personality(t: &mut Thread, a: &Args) -> SysResult<u64> {
     Ok(old as u64)
 }
 
-fn capget(t: &mut Thread, a: &Args) -> SysResult<u64> {
-    let version: u32 = t.mm.read_obj(a.u64(0))?;
-    if version != 0x2008_0522 && version != 0x2007_1026 && version != 0x1998_0330 {
-        t.mm.write_obj(a.u64(0), &0x2008_0522u32)?;
+const CAP_V1: u32 = 0x1998_0330;
+const CAP_V2: u32 = 0x2007_1026;
+const CAP_V3: u32 = 0x2008_0522;
+
+/// The capability header: version and pid; an unknown version is EINVAL
+/// after writing the preferred one back.
+fn cap_header(t: &Thread, addr: u64) -> SysResult<(u32, i32)> {
+    let version: u32 = t.mm.read_obj(addr)?;
+    let pid: i32 = t.mm.read_obj(addr + 4)?;
+    if version != CAP_V1 && version != CAP_V2 && version != CAP_V3 {
+        t.mm.write_obj(addr, &CAP_V3)?;
         return Err(Errno::EINVAL);
     }
+    Ok((version, pid))
+}
+
+fn capget(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let (version, pid) = cap_header(t, a.u64(0))?;
+    let tg = if pid == 0 { t.task.tg.clone() } else { t.task.k.procs().tasks.get(&pid).map(|x| x.tg.clone()).ok_or(Errno::ESRCH)? };
     if a.u64(1) != 0 {
-        let full = if t.task.tg.creds().euid == 0 { u32::MAX } else { 0 };
-        let words = if version == 0x1998_0330 { 1 } else { 2 };
-        let data: Vec<u32> = (0..words).flat_map(|i| { let m = if i == 0 { full } else { full & 0x1ff }; [m, m, 0] }).collect();
+        let c = *tg.caps.lock().unwrap();
+        let words = if version == CAP_V1 { 1 } else { 2 };
+        let data: Vec<u32> = (0..words)
+            .flat_map(|i| {
+                let sh = 32 * i;
+                [(c.effective >> sh) as u32, (c.permitted >> sh) as u32, (c.inheritable >> sh) as u32]
+            })
+            .collect();
         let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
         t.mm.copy_out(a.u64(1), &bytes)?;
     }
+    Ok(0)
+}
+
+/// capset: a process may lower its sets (effective within permitted;
+/// inheritable within inheritable | permitted, and within the bounding
+/// set for additions).
+fn capset(t: &mut Thread, a: &Args) -> SysResult<u64> {
+    let (version, pid) = cap_header(t, a.u64(0))?;
+    if pid != 0 && pid != t.task.tid {
+        return Err(Errno::EPERM);
+    }
+    let words = if version == CAP_V1 { 1 } else { 2 };
+    let mut raw = vec![0u8; 12 * words];
+    t.mm.copy_in(a.u64(1), &mut raw)?;
+    let w = |i: usize| u32::from_le_bytes([raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]]) as u64;
+    let (mut eff, mut prm, mut inh) = (w(0), w(1), w(2));
+    if words == 2 {
+        eff |= w(3) << 32;
+        prm |= w(4) << 32;
+        inh |= w(5) << 32;
+    }
+    let mut c = t.task.tg.caps.lock().unwrap();
+    let bnd = t.task.tg.capbset.load(Ordering::SeqCst);
+    if prm & !c.permitted != 0 || eff & !prm != 0 {
+        return Err(Errno::EPERM);
+    }
+    const CAP_SETPCAP: u32 = 8;
+    let setpcap = c.effective & (1 << CAP_SETPCAP) != 0;
+    let allowed_inh = c.inheritable | if setpcap { bnd } else { c.permitted & bnd };
+    if inh & !allowed_inh != 0 {
+        return Err(Errno::EPERM);
+    }
+    *c = crate::task::CapSets { effective: eff, permitted: prm, inheritable: inh, ambient: c.ambient & prm & inh };
     Ok(0)
 }

@@ -108,6 +108,8 @@ pub fn do_clone(t: &mut Thread, a: CloneArgs) -> SysResult<u64> {
         *tg.exe.lock().unwrap() = parent.tg.exe.lock().unwrap().clone();
         tg.no_new_privs.store(parent.tg.no_new_privs.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
         tg.capbset.store(parent.tg.capbset.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+        *tg.caps.lock().unwrap() = *parent.tg.caps.lock().unwrap();
+        tg.keepcaps.store(parent.tg.keepcaps.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
         tg.personality.store(parent.tg.personality.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
         *tg.saved_ids.lock().unwrap() = *parent.tg.saved_ids.lock().unwrap();
         tg.nice.store(parent.tg.nice.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);

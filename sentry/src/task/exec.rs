@@ -121,6 +121,11 @@ pub fn do_execve(
     kill_other_threads(t);
     t.replace_mm(mm);
     t.task.tg.posix_timers.clear();
+    {
+        let c = t.task.tg.creds();
+        let bnd = t.task.tg.capbset.load(std::sync::atomic::Ordering::SeqCst);
+        t.task.tg.caps.lock().unwrap().on_exec(c.euid, c.uid, bnd);
+    }
     let task = t.task.clone();
     for f in task.files().exec() {
         drop(f);

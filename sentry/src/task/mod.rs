@@ -94,8 +94,11 @@ pub struct ThreadGroup {
     pub cpu_itimers_armed: std::sync::atomic::AtomicBool,
     /// POSIX timers (timer_create).
     pub posix_timers: crate::syscalls::timers::PosixTimers,
-    /// PR_SET_KEEPCAPS (recorded).
+    /// PR_SET_KEEPCAPS: permitted capabilities survive leaving uid 0.
     pub keepcaps: std::sync::atomic::AtomicBool,
+    /// Capability sets (the workload's view: capget, /proc status; the
+    /// Sentry's permission checks still treat fsuid 0 as privileged).
+    pub caps: Mutex<CapSets>,
     /// Largest resident set seen, in KiB (ru_maxrss).
     pub maxrss_kb: AtomicU64,
 }
@@ -121,6 +124,7 @@ impl ThreadGroup {
             capbset: AtomicU64::new(CAP_FULL_SET),
             personality: 0.into(),
             keepcaps: false.into(),
+            caps: Mutex::new(CapSets::for_uid(creds.euid)),
             posix_timers: Default::default(),
             cpu_total_ns: AtomicU64::new(0),
             cpu_itimers: Mutex::new([None, None]),
@@ -249,6 +253,58 @@ pub struct Task {
     pub affinity: AtomicU64,
     /// PR_SET_TIMERSLACK, in ns.
     pub timerslack: AtomicU64,
+}
+
+/// Effective, permitted, inheritable and ambient capability sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+impl CapSets {
+    /// What a process of effective uid `euid` starts with: everything for
+    /// root, nothing otherwise.
+    pub fn for_uid(euid: u32) -> CapSets {
+        let full = if euid == 0 { CAP_FULL_SET } else { 0 };
+        CapSets { effective: full, permitted: full, inheritable: 0, ambient: 0 }
+    }
+
+    /// Linux's rules when uids change (cap_emulate_setxuid): leaving uid 0
+    /// for every id drops permitted and effective (unless keepcaps keeps
+    /// permitted); leaving euid 0 drops effective; regaining euid 0 makes
+    /// effective = permitted.
+    pub fn on_setuid(&mut self, old: (u32, u32, u32), new: (u32, u32, u32), keepcaps: bool) {
+        let was_root = old.0 == 0 || old.1 == 0 || old.2 == 0;
+        let now_root = new.0 == 0 || new.1 == 0 || new.2 == 0;
+        if was_root && !now_root {
+            if !keepcaps {
+                self.permitted = 0;
+            }
+            self.effective = 0;
+            self.ambient = 0;
+        }
+        if old.1 == 0 && new.1 != 0 {
+            self.effective = 0;
+        }
+        if old.1 != 0 && new.1 == 0 {
+            self.effective = self.permitted;
+        }
+    }
+
+    /// execve: root gets its bounding set (and inheritable); others keep
+    /// only ambient capabilities (no file capabilities in the sandbox).
+    pub fn on_exec(&mut self, euid: u32, uid: u32, bounding: u64) {
+        if euid == 0 || uid == 0 {
+            self.permitted = (self.inheritable | bounding) & CAP_FULL_SET;
+            self.effective = if euid == 0 { self.permitted } else { 0 };
+        } else {
+            self.permitted = self.ambient;
+            self.effective = self.ambient;
+        }
+    }
 }
 
 /// The mask of every host CPU (at most 64).
