@@ -175,8 +175,12 @@ impl Kernel {
     /// SIGCONT side effects happen at send time: continue a stopped group.
     pub fn continue_group(&self, tgid: i32) {
         let mut p = self.procs();
+        let hint = p.groups.get(&tgid).cloned();
         let Some(st) = p.st_mut(tgid) else { return };
         if st.stopped.take().is_some() {
+            if let Some(tg) = hint {
+                tg.state_hint.fetch_and(!crate::task::HINT_STOPPED, std::sync::atomic::Ordering::SeqCst);
+            }
             st.cont_unreported = true;
             st.stop_unreported = false;
             let parent = st.parent;

@@ -15,12 +15,16 @@ use crate::task::Task;
 pub fn start_group_exit(k: &Kernel, tgid: i32, status: i32) {
     let tasks: Vec<Arc<Task>> = {
         let mut p = k.procs();
+        let hint = p.groups.get(&tgid).cloned();
         let Some(st) = p.st_mut(tgid) else { return };
         if st.zombie.is_some() {
             return;
         }
         st.exiting.get_or_insert(status);
         st.stopped = None;
+        if let Some(tg) = hint {
+            tg.state_hint.store(crate::task::HINT_EXITING, std::sync::atomic::Ordering::SeqCst);
+        }
         let threads = st.threads.clone();
         threads.iter().filter_map(|t| p.tasks.get(t).cloned()).collect()
     };
@@ -31,6 +35,9 @@ pub fn start_group_exit(k: &Kernel, tgid: i32, status: i32) {
 
 /// The group's exit status, if it is exiting.
 pub fn group_exiting(task: &Task) -> Option<i32> {
+    if task.tg.state_hint.load(std::sync::atomic::Ordering::SeqCst) & crate::task::HINT_EXITING == 0 {
+        return None;
+    }
     task.k.procs().st(task.tg.tgid).and_then(|s| s.exiting)
 }
 
@@ -44,6 +51,7 @@ pub fn group_stop(task: &Task, sig: i32) {
             return;
         }
         st.stopped = Some(sig);
+        task.tg.state_hint.fetch_or(crate::task::HINT_STOPPED, std::sync::atomic::Ordering::SeqCst);
         st.stop_unreported = true;
         st.cont_unreported = false;
         let parent = st.parent;
@@ -67,6 +75,9 @@ pub fn group_stop(task: &Task, sig: i32) {
 /// If the group is stopped, block until it is continued or killed.
 /// Returns true if it blocked (the caller re-checks its state).
 pub fn wait_while_stopped(task: &Task) -> bool {
+    if task.tg.state_hint.load(std::sync::atomic::Ordering::SeqCst) & crate::task::HINT_STOPPED == 0 {
+        return false;
+    }
     let mut blocked = false;
     loop {
         {

@@ -87,6 +87,10 @@ pub struct ThreadGroup {
     pub capbset: AtomicU64,
     /// personality(2) flags.
     pub personality: std::sync::atomic::AtomicU32,
+    /// Lock-free hint for the run loop: the group is exiting (bit 0) or
+    /// stopped (bit 1). Set under the process-table lock together with the
+    /// state it mirrors; the loop takes that lock only when a bit is set.
+    pub state_hint: std::sync::atomic::AtomicU32,
     /// CPU time of all threads, live and exited (ns).
     pub cpu_total_ns: AtomicU64,
     /// ITIMER_VIRTUAL and ITIMER_PROF: (expiry in cpu_total_ns, interval).
@@ -126,6 +130,7 @@ impl ThreadGroup {
             keepcaps: false.into(),
             caps: Mutex::new(CapSets::for_uid(creds.euid)),
             posix_timers: Default::default(),
+            state_hint: 0.into(),
             cpu_total_ns: AtomicU64::new(0),
             cpu_itimers: Mutex::new([None, None]),
             cpu_itimers_armed: false.into(),
@@ -254,6 +259,9 @@ pub struct Task {
     /// PR_SET_TIMERSLACK, in ns.
     pub timerslack: AtomicU64,
 }
+
+pub const HINT_EXITING: u32 = 1;
+pub const HINT_STOPPED: u32 = 2;
 
 /// Effective, permitted, inheritable and ambient capability sets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -426,7 +434,7 @@ impl Task {
         if self.killed_by_exec.load(Ordering::SeqCst) {
             return true;
         }
-        {
+        if self.tg.state_hint.load(Ordering::SeqCst) != 0 {
             let p = self.k.procs();
             if let Some(st) = p.st(self.tg.tgid) {
                 if st.exiting.is_some() || st.stopped.is_some() {
