@@ -75,6 +75,7 @@ impl Pipe {
 
     fn end(self: &Arc<Self>, read: bool, write: bool) -> Arc<PipeEnd> {
         let open_gen;
+        let ready_at_open;
         {
             let mut s = self.lock();
             if read {
@@ -86,9 +87,12 @@ impl Pipe {
                 s.writer_gen += 1;
             }
             open_gen = if read { s.writer_gen } else { s.reader_gen };
+            // A peer present at open time satisfies the open even if it
+            // leaves before we look again (Linux decides at open time).
+            ready_at_open = (read && s.writers > 0) || (write && s.readers > 0);
         }
         self.queue.notify(events::READABLE | events::WRITABLE);
-        Arc::new(PipeEnd { pipe: self.clone(), read, write, open_gen, packet: false })
+        Arc::new(PipeEnd { pipe: self.clone(), read, write, open_gen, packet: false, ready_at_open })
     }
 
     /// Copy up to `buf.len()` buffered bytes without consuming them (tee),
@@ -194,6 +198,8 @@ pub struct PipeEnd {
     open_gen: u64,
     /// Writes are packets (pipe2 with O_DIRECT).
     packet: bool,
+    /// The other side was open when this end was opened (fifo rendezvous).
+    ready_at_open: bool,
 }
 
 impl PipeEnd {
@@ -380,6 +386,9 @@ impl FileOps for PipeEnd {
 
     fn open_ready(&self) -> bool {
         let s = self.pipe.lock();
+        if self.ready_at_open {
+            return true;
+        }
         match (self.read, self.write) {
             (true, false) => s.writers > 0 || s.writer_gen != self.open_gen,
             (false, true) => s.readers > 0 || s.reader_gen != self.open_gen,
@@ -443,6 +452,20 @@ mod tests {
         w.write(b"cd").unwrap();
         assert_eq!(r.read(&mut b[..3]), Ok(3));
         assert_eq!(r.read(&mut b), Ok(1));
+    }
+
+    /// Regression (kvm, fifo_open_semantics): a writer blocked in open is
+    /// woken by a reader's open, writes and closes before the reader looks
+    /// again; the reader's open must still complete.
+    #[test]
+    fn fifo_reader_open_completes_after_the_writer_left() {
+        let p = Pipe::new(Some((1, 1)), Owner { uid: 0, gid: 0 });
+        let w = p.open_fifo(libc::O_WRONLY).unwrap();
+        assert!(!w.open_ready(), "no reader yet");
+        let r = p.open_fifo(libc::O_RDONLY).unwrap();
+        assert!(w.open_ready());
+        drop(w);
+        assert!(r.open_ready(), "the writer was there when the reader opened");
     }
 
     #[test]
