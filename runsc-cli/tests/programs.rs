@@ -70,3 +70,16 @@ fn random_syscalls_never_panic_the_sentry() {
     assert!(!err.contains("panicked"), "the Sentry panicked:\n{err}");
     assert_eq!(stdout(&o), "batches 25\n", "stderr:\n{err}");
 }
+
+/// Regression: a clone exit signal above 64 panicked the Sentry when the
+/// child exited (the action table was indexed with it).
+#[test]
+fn clone_with_an_invalid_exit_signal_does_not_panic() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/progs/clone_bad_exit_signal.c")).unwrap();
+    let bin = cc("clone_bad_exit_signal", &src);
+    let o = run_do(&[], &[bin.to_str().unwrap()], b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "the Sentry panicked:\n{err}");
+    let out = stdout(&o);
+    assert!(out.split_whitespace().next().is_some_and(|pid| pid.parse::<i64>().is_ok_and(|p| p > 0)), "{out}");
+}

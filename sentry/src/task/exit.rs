@@ -257,7 +257,7 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
                     }
                     let k2 = k.clone();
                     notify.push(Box::new(move || {
-                        if exit_signal > 0 {
+                        if signal::valid(exit_signal) {
                             let (code, st) = if final_status & 0x7f == 0 {
                                 (signal::CLD_EXITED, (final_status >> 8) & 0xff)
                             } else if final_status & 0x80 != 0 {

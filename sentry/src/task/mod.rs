@@ -187,6 +187,12 @@ impl ThreadGroup {
     /// that does not block it.
     pub fn send(&self, k: &Kernel, info: SigInfo) {
         let sig = info.signo;
+        // Callers validate user-given numbers; this keeps any other path
+        // (e.g. a legacy clone exit signal above 64, which Linux accepts
+        // and never sends) from indexing past the action table.
+        if !signal::valid(sig) {
+            return;
+        }
         let threads: Vec<Arc<Task>> = {
             let p = k.procs();
             match p.st(self.tgid) {
@@ -409,6 +415,9 @@ impl Task {
 
     /// Send a thread-directed signal (tgkill, synchronous faults).
     pub fn send(&self, info: SigInfo) {
+        if !signal::valid(info.signo) {
+            return;
+        }
         if info.signo == signal::SIGKILL {
             exit::start_group_exit(&self.k, self.tg.tgid, signal::SIGKILL);
             return;
