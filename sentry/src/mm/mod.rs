@@ -604,22 +604,9 @@ impl Drop for MemoryManager {
 /// present page is written (no dirty tracking yet).
 fn writeback(pages: &PageAllocator, v: &Vma, start: u64, end: u64) {
     let (Some(obj), Backing::File { file, .. }) = (&v.shared, &v.backing) else { return };
-    let map = obj.pages.lock().unwrap();
-    let size = file.size().unwrap_or(0);
-    let mut buf = vec![0u8; PAGE_SIZE as usize];
-    let mut a = start;
-    while a < end {
-        let idx = v.shared_base + (a - v.start) / PAGE_SIZE;
-        if let Some(&frame) = map.get(&idx) {
-            let foff = idx * PAGE_SIZE;
-            if foff < size {
-                let n = (size - foff).min(PAGE_SIZE) as usize;
-                pages.mem().read(frame, &mut buf[..n]);
-                let _ = file.write_at(foff, &buf[..n]);
-            }
-        }
-        a += PAGE_SIZE;
-    }
+    let map = obj.pages.lock().unwrap_or_else(|e| e.into_inner());
+    let (first, last) = (v.shared_base + (start - v.start) / PAGE_SIZE, v.shared_base + (end - v.start) / PAGE_SIZE);
+    vma::write_back(pages, file.as_ref(), (first..last).filter_map(|i| map.get(&i).map(|f| (i, *f))));
 }
 
 fn vma_at(vmas: &BTreeMap<u64, Vma>, addr: u64) -> Option<&Vma> {

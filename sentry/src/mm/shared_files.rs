@@ -65,18 +65,8 @@ fn lookup(f: &File) -> Option<Arc<SharedObject>> {
 pub fn before_read(f: &File) {
     let Some(obj) = lookup(f) else { return };
     let Some(w) = obj.writer.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
-    let size = w.size().unwrap_or(0);
     let pages: Vec<(u64, u64)> = obj.pages.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(i, f)| (*i, *f)).collect();
-    let mut buf = vec![0u8; PAGE_SIZE as usize];
-    for (idx, frame) in pages {
-        let off = idx * PAGE_SIZE;
-        if off >= size {
-            continue;
-        }
-        let n = (size - off).min(PAGE_SIZE) as usize;
-        obj.alloc.mem().read(frame, &mut buf[..n]);
-        let _ = w.write_at(off, &buf[..n]);
-    }
+    super::vma::write_back(&obj.alloc, w.as_ref(), pages.into_iter());
 }
 
 /// The position a write(2) without an explicit offset will land at.

@@ -35,20 +35,27 @@ pub struct SharedObject {
     pub writer: Mutex<Option<Arc<dyn MappedFile>>>,
 }
 
+/// Write the frames of object pages `(index, frame)` back to `file`,
+/// clipped to its current size (a page past the end is not written).
+pub(crate) fn write_back(alloc: &super::PageAllocator, file: &dyn MappedFile, pages: impl Iterator<Item = (u64, u64)>) {
+    let size = file.size().unwrap_or(0);
+    let mut buf = vec![0u8; abi::PAGE_SIZE as usize];
+    for (idx, frame) in pages {
+        let off = idx * abi::PAGE_SIZE;
+        if off < size {
+            let n = (size - off).min(abi::PAGE_SIZE) as usize;
+            alloc.mem().read(frame, &mut buf[..n]);
+            let _ = file.write_at(off, &buf[..n]);
+        }
+    }
+}
+
 impl Drop for SharedObject {
     fn drop(&mut self) {
         // Write the pages back one last time (munmap/exit semantics).
         if let Some(w) = self.writer.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            let size = w.size().unwrap_or(0);
-            let mut buf = vec![0u8; abi::PAGE_SIZE as usize];
-            for (&idx, &f) in self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
-                let off = idx * abi::PAGE_SIZE;
-                if off < size {
-                    let n = (size - off).min(abi::PAGE_SIZE) as usize;
-                    self.alloc.mem().read(f, &mut buf[..n]);
-                    let _ = w.write_at(off, &buf[..n]);
-                }
-            }
+            let pages: Vec<(u64, u64)> = self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).iter().map(|(i, f)| (*i, *f)).collect();
+            write_back(&self.alloc, w.as_ref(), pages.into_iter());
         }
         for (_, f) in self.pages.get_mut().unwrap_or_else(|e| e.into_inner()).drain() {
             self.alloc.decref(f);
