@@ -103,7 +103,8 @@ pub fn dispatch(t: &mut Thread) {
     t.regs_replaced = false;
     let entry = table().get(nr as usize).copied().flatten();
     let strace = t.task.k.opts.strace;
-    let name = entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("unknown");
+    // Only --strace needs the name.
+    let name = if strace { entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("unknown") } else { "" };
     if strace {
         info!(target: "strace", "[{:>4}] {}", t.task.tid, crate::strace::format_entry(&t.mm, name, &a));
     }
