@@ -188,6 +188,11 @@ fn create_start_state_kill_delete() {
     assert!(!pid_alive(pid));
     let o = e.run(&["kill", &e.id, "KILL"]);
     assert!(!o.status.success(), "kill of a stopped container must fail");
+    // runc's words, which containerd's shim looks for.
+    assert!(err(&o).contains("container not running"), "{}", err(&o));
+    // runc's `kill --all` of a stopped container has nothing to signal and
+    // succeeds: containerd's shim calls it after a pod container exits.
+    ok(e.run(&["kill", "--all", &e.id, "KILL"]));
 
     ok(e.run(&["delete", &e.id]));
     assert!(!e.root().join(&e.id).exists(), "delete removes the state dir");

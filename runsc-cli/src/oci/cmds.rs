@@ -279,11 +279,21 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     bail!("unknown signal {s}")
 }
 
+/// runc's wording: containerd's shim recognises a container that has
+/// already exited by the words "container not running" in the error.
+fn not_running(id: &str) -> anyhow::Error {
+    anyhow::anyhow!("container not running: \"{id}\"")
+}
+
 pub fn kill(cli: &Cli, a: &KillArgs) -> Result<i32> {
     let c = Container::load(&root(cli), &a.id)?;
     let sig = parse_signal(&a.signal)?;
     match c.status() {
-        "stopped" => bail!("container \"{}\" is not running", a.id),
+        // Like runc: `kill --all` signals whatever is left, and a stopped
+        // sandbox has nothing left (the shim calls it after every exit
+        // of a container that shares a pid namespace).
+        "stopped" if a.all => return Ok(0),
+        "stopped" => return Err(not_running(&a.id)),
         "paused" if sig == libc::SIGKILL => {
             // Frozen tasks cannot die: thaw first.
             if let Some(f) = &c.saved.freezer {
@@ -299,7 +309,8 @@ pub fn kill(cli: &Cli, a: &KillArgs) -> Result<i32> {
     }
     match proto::call(&c.control_sock(), &Request::Signal { pid: None, sig, all: a.all }, &[]) {
         Ok(_) => Ok(0),
-        Err(e) if !c.sandbox_alive() => bail!("container \"{}\" is not running ({e:#})", a.id),
+        Err(_) if a.all && !c.sandbox_alive() => Ok(0),
+        Err(e) if !c.sandbox_alive() => Err(not_running(&a.id).context(format!("{e:#}"))),
         Err(e) => Err(e),
     }
 }
@@ -461,7 +472,7 @@ pub fn exec_wait(cli: &Cli, a: &ExecWaitArgs) -> Result<i32> {
 pub fn ps(cli: &Cli, a: &PsArgs) -> Result<i32> {
     let c = Container::load(&root(cli), &a.id)?;
     if c.status() == "stopped" {
-        bail!("container \"{}\" is not running", a.id);
+        return Err(not_running(&a.id));
     }
     if a.format == "json" {
         // Host pids, as runc gives: callers (docker top, containerd's
@@ -563,7 +574,7 @@ pub fn events(cli: &Cli, a: &EventsArgs) -> Result<i32> {
     let interval = parse_duration(&a.interval)?;
     loop {
         if c.status() == "stopped" {
-            bail!("container \"{}\" is not running", a.id);
+            return Err(not_running(&a.id));
         }
         let r = proto::call(&c.control_sock(), &Request::Stats, &[])?;
         let mut out = std::io::stdout().lock();
