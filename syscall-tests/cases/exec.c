@@ -63,6 +63,11 @@ __attribute__((constructor(101))) static void exec_helper(int argc, char **argv)
         while (d && (de = readdir(d)))
             if (de->d_name[0] != '.') ntask++;
         printf("pid=%d ppid=%d tid=%ld tasks=%d\n", getpid(), getppid(), syscall(SYS_gettid), ntask);
+    } else if (!strcmp(mode, "comm")) {
+        char buf[64] = {0};
+        int fd = open("/proc/self/comm", O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        printf("comm=%s", n > 0 ? buf : "?\n");
     } else if (!strcmp(mode, "alarm")) {
         printf("alarm=%u\n", alarm(0));
     } else {
@@ -348,6 +353,40 @@ TEST(execveat_relative_to_dirfd_and_proc_self_exe) {
     char *argv[] = {"x", NULL};
     CHECK_ERR(syscall(SYS_execveat, ffd, "prog", argv, environ, 0), ENOTDIR);
     CHECK_ERR(syscall(SYS_execveat, dfd, "prog", argv, environ, 0x80000000), EINVAL);
+}
+
+/* The new comm is the last component of the path given to execve (a
+ * symlink's own name, a script's name), cut to 15 bytes; with execveat on
+ * an fd and an empty path it is the file's name. */
+TEST(exec_sets_comm_from_the_path_given) {
+    char link[512], want[64];
+    copy_self(tmp_path("real-binary"), 0755);
+    snprintf(link, sizeof link, "%s", tmp_path("a-symlink-with-a-long-name"));
+    CHECK_OK(symlink(tmp_path("real-binary"), link));
+    char *argv[] = {"argv0-is-not-used", NULL};
+    char *envp[] = {"ST_EXEC_HELPER=comm", NULL};
+    struct execargs e = {link, argv, envp};
+    char out[256];
+    int st = run_capture(do_execve, &e, out, sizeof out);
+    check_exit0(st, out);
+    CHECK_STR(out, "comm=a-symlink-with-\n");
+
+    char script[512], content[700];
+    snprintf(script, sizeof script, "%s", tmp_path("myscript.sh"));
+    snprintf(content, sizeof content, "#!%s\n", tmp_path("real-binary"));
+    write_file(script, content, strlen(content), 0755);
+    e.path = script;
+    st = run_capture(do_execve, &e, out, sizeof out);
+    check_exit0(st, out);
+    CHECK_STR(out, "comm=myscript.sh\n");
+
+    int fd = CHECK_OK(open(tmp_path("real-binary"), O_RDONLY));
+    struct execat_args ea = {fd, "", AT_EMPTY_PATH, "comm"};
+    st = run_capture(do_execveat, &ea, out, sizeof out);
+    check_exit0(st, out);
+    snprintf(want, sizeof want, "comm=%s\n", "real-binary");
+    CHECK_STR(out, want);
+    close(fd);
 }
 
 TEST(proc_self_exe_after_execve) {

@@ -57,6 +57,11 @@ pub fn do_execve(
     let mut dir = dir;
     let mut flags = at_flags;
     let execfn = path.clone();
+    // The new comm: the last component of the path as given (a symlink's
+    // own name, a script's name, not what they lead to); for execveat on an
+    // fd with an empty path, the file's name.
+    let mut comm: Option<Vec<u8>> =
+        (!execfn.is_empty()).then(|| execfn.rsplit(|&c| c == b'/').next().unwrap_or(&execfn).to_vec());
     let (file, loc) = 'resolve: {
         for _ in 0..=MAX_SHEBANG_DEPTH {
             let (file, loc) = match fd_file.take() {
@@ -78,6 +83,9 @@ pub fn do_execve(
                 }
                 None => open_exec(t, dir.as_ref(), &path, flags)?,
             };
+            if comm.is_none() {
+                comm = Some(loc.dentry.name());
+            }
             let mut head = [0u8; 256];
             let n = file.pread(&mut head, 0)?;
             let head = &head[..n];
@@ -146,8 +154,7 @@ pub fn do_execve(
         s.altstack = AltStack::default();
         s.saved_mask = None;
     }
-    let base = loc.dentry.name();
-    let mut comm = base.clone();
+    let mut comm = comm.unwrap_or_default();
     comm.truncate(15);
     *task.comm.lock().unwrap() = comm;
     *task.tg.exe.lock().unwrap() = Some(loc);
