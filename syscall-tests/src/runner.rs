@@ -359,8 +359,10 @@ fn oci_config(args: &[String]) -> serde_json::Value {
     })
 }
 
-/// Finds the runsc-rs binary: the explicit path, then $PATH, then the
-/// workspace's target directories.
+/// Finds the runsc-rs binary: the explicit path, then this workspace's
+/// build (`$CARGO_TARGET_DIR`, then `target/`; release before debug), then
+/// $PATH. The tree's own build comes before an installed copy, which may be
+/// older (e2e/docker.sh installs one in /usr/local/bin).
 pub fn find_runsc_rs(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         if p.is_file() {
@@ -368,28 +370,18 @@ pub fn find_runsc_rs(explicit: Option<&Path>) -> Result<PathBuf> {
         }
         bail!("--runsc-rs {}: no such file", p.display());
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("runsc-rs");
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut candidates = Vec::new();
-    for profile in ["release", "debug"] {
-        candidates.push(workspace.join("target").join(profile).join("runsc-rs"));
-    }
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        for profile in ["release", "debug"] {
-            candidates.push(PathBuf::from(&t).join(profile).join("runsc-rs"));
-        }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).into_iter().collect();
+    dirs.push(workspace.join("target"));
+    let mut candidates: Vec<PathBuf> =
+        dirs.iter().flat_map(|d| ["release", "debug"].map(|profile| d.join(profile).join("runsc-rs"))).collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("runsc-rs")));
     }
     candidates
         .into_iter()
         .find(|p| p.is_file())
-        .with_context(|| "runsc-rs not found (give --runsc-rs PATH, put it on PATH, or build it into target/)")
+        .with_context(|| "runsc-rs not found (give --runsc-rs PATH, build it into target/, or put it on PATH)")
 }
 
 #[cfg(test)]
