@@ -440,3 +440,29 @@ fn capabilities_are_the_workloads_view() {
     // CAP_CHOWN (0) and CAP_KILL (5): 0x21.
     assert_eq!(String::from_utf8_lossy(&o.stdout), "CapEff:\t0000000000000021\nCapBnd:\t0000000000000021\n");
 }
+
+#[test]
+fn a_container_joining_a_uts_namespace_takes_its_hostname() {
+    // As in a Kubernetes pod: the pause container has a new UTS namespace
+    // and the pod's hostname; the app container names that namespace by
+    // path and sets no hostname of its own.
+    let pod = Env::new("utspod", &["sleep", "1000"]);
+    let mut c = config(&["sleep", "1000"]);
+    c["hostname"] = json!("pod-hostname");
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]);
+    pod.write_config(c);
+    let o = pod.create(&[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let pid = pod.state()["pid"].as_i64().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let app = Env::new("utsapp", &["sh", "-c", "hostname; cat /proc/sys/kernel/hostname"]);
+    let mut c = config(&["sh", "-c", "hostname; cat /proc/sys/kernel/hostname"]);
+    c.as_object_mut().unwrap().remove("hostname");
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts", "path": format!("/proc/{pid}/ns/uts")}]);
+    app.write_config(c);
+    std::os::unix::fs::symlink("busybox", app.bundle().join("rootfs/bin/hostname")).unwrap();
+    let o = app.run(&["run", "--bundle", app.bundle().to_str().unwrap(), &app.id]);
+    assert_eq!(ok(o), "pod-hostname\npod-hostname\n");
+    // The host's own name is untouched.
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host);
+}

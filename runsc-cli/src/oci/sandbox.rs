@@ -165,6 +165,45 @@ enum Extra {
     Tmpfs { dest: String },
 }
 
+/// The host namespaces the config names, for the sandbox process (and the
+/// gofers and stubs it starts). Returns the sandbox's hostname.
+///
+/// - network with a path: joined, so the sandbox sits in the pod's netns
+///   (the sandbox's stack is loopback-only for now, but the host side
+///   lives there);
+/// - uts with a path (a pod's containers join the pause container's): joined,
+///   and its hostname is the sandbox's when the config sets none;
+/// - a new uts namespace with a hostname: made and named, so containers
+///   that join it later see the name, as with runc.
+fn host_namespaces(spec: &oci_spec::runtime::Spec) -> Result<String> {
+    use nix::sched::CloneFlags;
+    use oci_spec::runtime::LinuxNamespaceType as Ns;
+    let mut hostname = spec.hostname().clone();
+    for ns in spec.linux().iter().flat_map(|l| l.namespaces().iter().flatten()) {
+        match (ns.typ(), ns.path()) {
+            (Ns::Network, Some(path)) => {
+                let f = std::fs::File::open(path).with_context(|| format!("network namespace {}", path.display()))?;
+                nix::sched::setns(f, CloneFlags::CLONE_NEWNET).with_context(|| format!("joining network namespace {}", path.display()))?;
+            }
+            (Ns::Uts, Some(path)) => {
+                let f = std::fs::File::open(path).with_context(|| format!("uts namespace {}", path.display()))?;
+                nix::sched::setns(f, CloneFlags::CLONE_NEWUTS).with_context(|| format!("joining uts namespace {}", path.display()))?;
+                if hostname.is_none() {
+                    hostname = Some(nix::unistd::gethostname().context("gethostname")?.to_string_lossy().into_owned());
+                }
+            }
+            (Ns::Uts, None) => {
+                if let Some(h) = &hostname {
+                    nix::sched::unshare(CloneFlags::CLONE_NEWUTS).context("new uts namespace")?;
+                    nix::unistd::sethostname(h).context("sethostname")?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(hostname.unwrap_or_else(|| "runsc-rs".into()))
+}
+
 fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Server>, UnixListener)> {
     for cg in &a.cgroups {
         std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string()).with_context(|| format!("joining cgroup {}", cg.display()))?;
@@ -184,18 +223,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
             info!("console is not our controlling terminal ({e}): resizes are not followed");
         }
     }
-    // Join a network namespace the config names (the sandbox's stack is
-    // loopback-only for now, but the host side lives there).
-    if let Some(linux) = spec.linux() {
-        for ns in linux.namespaces().iter().flatten() {
-            if ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
-                if let Some(path) = ns.path() {
-                    let f = std::fs::File::open(path).with_context(|| format!("network namespace {}", path.display()))?;
-                    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("joining network namespace {}", path.display()))?;
-                }
-            }
-        }
-    }
+    let hostname = host_namespaces(&spec)?;
     let root = super::spec::rootfs(&a.bundle, &spec)?.canonicalize().context("rootfs")?;
     // root.readonly (docker --read-only): the root becomes read-only once
     // the mount points and copied files are in place.
@@ -237,7 +265,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
     let es = super::spec::exec_spec(process);
     let opts = KernelOptions {
         strace: cli.strace,
-        hostname: spec.hostname().clone().unwrap_or_else(|| "runsc-rs".into()),
+        hostname,
         ..Default::default()
     };
     let cfg = SandboxConfig {
