@@ -7,7 +7,8 @@
 # "iptables": false, starts containerd and dockerd if they are not
 # running (and stops only those it started), imports a busybox image made
 # from busybox-static (no network), and checks docker run/exec/ps/logs/
-# kill/stop/rm and ctr run with runsc-rs. Each check prints PASS or FAIL
+# kill/stop/rm, ctr run with runsc-rs, and a pod through containerd's CRI
+# with the runtime handler runsc-rs (e2e/cri-client). Each check prints PASS or FAIL
 # with a reason; the last line is "N passed, M failed"; the exit status is
 # non-zero if any check failed.
 #
@@ -24,6 +25,10 @@ RT=runsc-rs
 BIN=/usr/local/bin/runsc-rs
 DOCKER_ROOT_STATE=/run/docker/runtime-runc/moby
 WORK=$(mktemp -d /tmp/runsc-rs-e2e.XXXXXX)
+# The CRI checks run a containerd inside this network namespace, so the
+# pods' CNI bridge and veths live there, never on the host.
+E2E_NETNS=runsc-rs-e2e-$$
+CNI_NET=runsc-rs-e2e
 STARTED_PIDS=()
 NPASS=0
 NFAIL=0
@@ -67,6 +72,8 @@ cleanup() {
     done
   fi
   rm -rf "$WORK"
+  ip netns del "$E2E_NETNS" 2>/dev/null
+  rm -rf "/var/lib/cni/networks/$CNI_NET"
   for k in "${IPV6_SYSCTLS[@]}"; do
     [ -n "${IPV6_SAVED[$k]}" ] && sysctl -qw "$k=${IPV6_SAVED[$k]}"
   done
@@ -79,6 +86,7 @@ need=()
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need+=(containerd)
 [ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -qq
@@ -93,6 +101,11 @@ else
   (cd "$REPO" && cargo build --release -p runsc-cli)
   SRC=${CARGO_TARGET_DIR:-$REPO/target}/release/runsc-rs
 fi
+# The CRI client (crictl is not packaged here): e2e/cri-client, which needs protoc.
+command -v protoc >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq protobuf-compiler >/dev/null; }
+log "building the CRI client"
+(cd "$REPO/runsc-cli/e2e/cri-client" && cargo build --release --locked --target-dir "${CARGO_TARGET_DIR:-$REPO/target}/cri-client")
+CRI=${CARGO_TARGET_DIR:-$REPO/target}/cri-client/release/cri-client
 install -m 0755 "$SRC" "$BIN.new"
 mv -f "$BIN.new" "$BIN"
 
@@ -151,6 +164,16 @@ printf 'root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n' >"$R/etc/group"
 chown 1000:1000 "$R/home/user"
 tar -C "$R" -cf "$WORK/rootfs.tar" .
 docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$WORK/rootfs.tar" "$IMG" >/dev/null
+# The pod sandbox image: busybox's sleep, killed by StopPodSandbox.
+PAUSE=runsc-rs-pause:latest
+PAUSE_IMG=docker.io/library/$PAUSE
+P=$WORK/pause-rootfs
+mkdir -p "$P/bin"
+cp /bin/busybox "$P/bin/busybox"
+ln -s busybox "$P/bin/sleep"
+tar -C "$P" -cf "$WORK/pause-rootfs.tar" .
+docker import -c 'CMD ["/bin/sleep", "2147483647"]' "$WORK/pause-rootfs.tar" "$PAUSE" >/dev/null
+docker save "$PAUSE" -o "$WORK/pause.tar"
 
 # Every docker run: runsc-rs, no network, labelled for cleanup.
 RUN=(docker run --pull=never --runtime="$RT" --network=none --label runsc-rs-e2e=1)
@@ -282,12 +305,28 @@ mkdir -p "$C2"
   echo "  address = \"$C2/containerd.sock.ttrpc\""
   echo '[debug]'
   echo "  address = \"$C2/debug.sock\""
+  # The pod sandbox ("pause") image is a local one (no registry here).
+  # restrict_oom_score_adj: the CRI asks for oomScoreAdj -998 for the pause
+  # container, which needs CAP_SYS_RESOURCE; root on this VM lacks it (so
+  # runc would fail the same way): cap requests at containerd's own value.
+  echo '[plugins."io.containerd.grpc.v1.cri"]'
+  echo "  sandbox_image = \"$PAUSE_IMG\""
+  echo '  restrict_oom_score_adj = true'
+  echo '[plugins."io.containerd.grpc.v1.cri".cni]'
+  echo '  bin_dir = "/usr/lib/cni"'
+  echo "  conf_dir = \"$C2/net.d\""
   grep -v '^version' "$REPO/runsc-cli/e2e/containerd-runsc-rs.toml" | sed "s#/usr/local/bin/runsc-rs#$BIN#"
 } >"$C2/config.toml"
 cap containerd --config "$C2/config.toml" config dump
 check "containerd config with handler runsc-rs" "rc=$RC $(short "$(printf '%s' "$OUT" | grep -A3 'runtimes.runsc-rs' | head -8)")" \
   bash -c '[[ $0 == *"runtimes.runsc-rs"* && $0 == *"BinaryName = \"'"$BIN"'\""* ]]' "$OUT"
-containerd --config "$C2/config.toml" >"$C2/log" 2>&1 &
+# Pod networks: a bridge with host-local addresses, inside E2E_NETNS (no
+# gateway, no masquerading: nothing leaves the namespace).
+mkdir -p "$C2/net.d"
+echo '{"cniVersion": "1.0.0", "name": "'"$CNI_NET"'", "plugins": [{"type": "bridge", "bridge": "e2ebr0", "isGateway": false, "ipMasq": false, "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.231.77.0/24"}]]}}]}' >"$C2/net.d/10-e2e.conflist"
+ip netns add "$E2E_NETNS"
+ip -n "$E2E_NETNS" link set lo up
+ip netns exec "$E2E_NETNS" containerd --config "$C2/config.toml" >"$C2/log" 2>&1 &
 C2PID=$!
 STARTED_PIDS+=($C2PID)
 for _ in $(seq 1 100); do ctr --address "$C2/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
@@ -297,6 +336,84 @@ check "separate containerd: cri plugin loaded with the config" "rc=$RC $(grep -m
 cap ctr --address "$C2/containerd.sock" -n "$NS" image import "$WORK/image.tar"
 cap ctr --address "$C2/containerd.sock" -n "$NS" run --runtime io.containerd.runc.v2 --runc-binary "$BIN" --rm "$CIMG" "e2e3-$$" echo hi
 check "separate containerd: ctr run echo" "rc=$RC out=$(short "$OUT")" test "$RC" = 0 -a "$OUT" = hi
+
+# --- the CRI: a pod with runtime handler runsc-rs, as the kubelet runs it ---
+log "CRI checks (runtime handler $RT)"
+CRI_SOCK=$C2/containerd.sock
+K8S_STATE=/run/containerd/runc/k8s.io
+for img in "$WORK/image.tar" "$WORK/pause.tar"; do
+  ctr --address "$CRI_SOCK" -n k8s.io image import "$img" >/dev/null
+done
+cri() { cap "$CRI" --socket "$CRI_SOCK" "$@"; }
+cri version
+check "CRI: version over the CRI socket" "rc=$RC out=$(short "$OUT")" bash -c '[[ $0 == containerd* ]]' "$OUT"
+PODLOGS=$WORK/podlogs
+mkdir -p "$PODLOGS"
+cri runp "e2e-pod-$$" "$RT" "$PODLOGS"
+POD=$OUT
+check "CRI: RunPodSandbox with handler $RT" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+cri pod "$POD"
+check "CRI: pod ready, handler $RT" "rc=$RC out=$(short "$OUT")" test "$OUT" = "SANDBOX_READY $RT"
+cap "$BIN" --root "$K8S_STATE" state "$POD"
+check "CRI: the pod sandbox is a running runsc-rs container" "rc=$RC out=$(short "$OUT")" test "$(jq -r .status <<<"$OUT" 2>/dev/null)" = running
+cri create "$POD" c1 "$CIMG" "$PODLOGS" -e FOO=bar -- sh -c 'echo hello $FOO; hostname; exit 7'
+C1=$OUT
+cri start "$C1"
+check "CRI: CreateContainer + StartContainer" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+cri wait "$C1" "$T"
+check "CRI: the container's exit code" "rc=$RC out=$(short "$OUT")" test "$OUT" = 7
+cl=$(cut -d' ' -f4- "$PODLOGS/c1.log" 2>&1 || true)
+# A host-network pod has the node's hostname (as with runc).
+check "CRI: container log (env, the pod's hostname)" "log: $(short "$cl")" test "$cl" = "hello bar"$'\n'"$(hostname)"
+cri create "$POD" c2 "$CIMG" "$PODLOGS" -- sh -c 'trap "echo got-term; exit 0" TERM; echo up; while :; do sleep 1; done'
+C2C=$OUT
+cri start "$C2C"
+cri state "$C2C"
+check "CRI: long-running container is running" "rc=$RC out=$(short "$OUT")" test "$OUT" = "CONTAINER_RUNNING 0"
+cap "$BIN" --root "$K8S_STATE" state "$C2C"
+check "CRI: ... in runsc-rs" "rc=$RC out=$(short "$OUT")" test "$(jq -r .status <<<"$OUT" 2>/dev/null)" = running
+cri exec "$C2C" -- sh -c 'echo exec-out; exit 3'
+check "CRI: ExecSync output and exit code" "rc=$RC out=$(short "$OUT")" test "$RC" = 3 -a "$OUT" = exec-out
+cri stop "$C2C" 10
+cri state "$C2C"
+check "CRI: StopContainer (TERM reaches the trap)" "rc=$RC out=$(short "$OUT")" test "$OUT" = "CONTAINER_EXITED 0"
+check "CRI: ... and the trap ran" "log: $(short "$(cat "$PODLOGS/c2.log" 2>&1)")" grep -q got-term "$PODLOGS/c2.log"
+
+# A pod with its own network (CNI) and UTS namespaces: the app container's
+# sandbox joins the pod's netns and takes the pod's hostname from its uts
+# namespace.
+cri runp "e2e-netpod-$$" "$RT" "$PODLOGS" pod
+NPOD=$OUT
+check "CRI: RunPodSandbox with a pod network" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+cri create "$NPOD" n1 "$CIMG" "$PODLOGS" -- sleep 300
+N1=$OUT
+cri start "$N1"
+cri exec "$N1" -- hostname
+check "CRI: pod network: the container has the pod's hostname" "rc=$RC out=$(short "$OUT")" test "$OUT" = "e2e-netpod-$$"
+ppid_=$("$BIN" --root "$K8S_STATE" state "$NPOD" 2>/dev/null | jq -r .pid)
+cpid_=$("$BIN" --root "$K8S_STATE" state "$N1" 2>/dev/null | jq -r .pid)
+pns=$(readlink "/proc/$ppid_/ns/net" 2>&1 || true)
+cns=$(readlink "/proc/$cpid_/ns/net" 2>&1 || true)
+ens=$(ip netns exec "$E2E_NETNS" readlink /proc/self/ns/net)
+check "CRI: pod network: both sandboxes in the pod's netns" "pod=$pns container=$cns containerd's=$ens" \
+  bash -c '[[ $0 == net:* && $0 == "$1" && $0 != "$2" ]]' "$pns" "$cns" "$ens"
+cri stopp "$NPOD"
+cri rmp "$NPOD"
+check "CRI: pod network: the pod is removed" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+
+cri rm "$C1"
+cri rm "$C2C"
+cri stopp "$POD"
+check "CRI: StopPodSandbox" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+cri rmp "$POD"
+check "CRI: RemovePodSandbox" "rc=$RC out=$(short "$OUT")" test "$RC" = 0
+left=$(pgrep -af -- "$POD\|$NPOD" | grep -v pgrep || true)
+check "CRI: no runsc-rs processes left" "left: $(short "$left")" test -z "$left"
+left=$(ls "$K8S_STATE" 2>/dev/null || true)
+check "CRI: no state left" "left: $left" test -z "$left"
+m=$(grep -c -e "$POD" -e "$C1" -e "$C2C" -e "$NPOD" /proc/self/mountinfo || true)
+check "CRI: no mounts left" "$m mounts" test "$m" = 0
+
 kill -TERM "$C2PID" 2>/dev/null || true
 for _ in $(seq 1 100); do kill -0 "$C2PID" 2>/dev/null || break; sleep 0.1; done
 ctr -n "$NS" image rm "$CIMG" >/dev/null 2>&1 || true
