@@ -29,11 +29,13 @@
 //!   installs a `devpts::PtyHost` for job control and signals).
 //! * [`procfs::ProcFs`] over the Sentry's [`procfs::ProcProvider`] /
 //!   [`procfs::ProcTask`] (contents generated per open; magic links).
+//! * [`sysfs::SysFs`]: a small read-only sysfs (the CPU files glibc and
+//!   language runtimes read; see its module docs for what is not there).
 //!
 //! Not implemented yet (honest list):
 //! * procfs: see [`procfs`]'s module docs for the files not there yet
 //!   (/proc/[pid]/{mem,ns,net,io,smaps,auxv}, /proc/net, /proc/sys/net).
-//! * sysfs, bind mounts, mount propagation, MS_REMOUNT.
+//! * sysfs beyond the CPU files; bind mounts, mount propagation, MS_REMOUNT.
 //! * Dentry eviction (the cache only grows; deleted names are dropped),
 //!   negative dentries, revalidation of gofer-backed names changed on the
 //!   host behind the Sentry's back.
@@ -66,6 +68,7 @@ pub mod mount;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;
+pub mod sysfs;
 pub mod tmpfs;
 pub mod types;
 pub mod vfs;

@@ -99,6 +99,7 @@ pub mod magic {
     pub const OVERLAYFS: i64 = 0x794c_7630;
     pub const V9FS: i64 = 0x0102_1997;
     pub const DEVPTS: i64 = 0x1cd1;
+    pub const SYSFS: i64 = 0x6265_6572;
 }
 
 /// `DT_*` value for a `st_mode`.

@@ -19,11 +19,16 @@ pub struct KernelOptions {
     pub strace: bool,
     pub hostname: String,
     pub domainname: String,
+    /// Sysctls set by the container's config (OCI `linux.sysctl`, already
+    /// validated): (dotted key, value). Shown and writable (by root) at
+    /// /proc/sys/<key with dots as slashes>. Recorded, no effect, except
+    /// `kernel.domainname`, which is the domain name uname reports.
+    pub sysctls: Vec<(String, String)>,
 }
 
 impl Default for KernelOptions {
     fn default() -> Self {
-        KernelOptions { strace: false, hostname: "runsc-rs".into(), domainname: "(none)".into() }
+        KernelOptions { strace: false, hostname: "runsc-rs".into(), domainname: "(none)".into(), sysctls: Vec::new() }
     }
 }
 
@@ -102,6 +107,9 @@ pub struct Kernel {
     done: Mutex<Option<ExitStatus>>,
     done_cv: Condvar,
     pub hostname: Mutex<String>,
+    /// The recorded sysctls' current values (keys and order fixed at boot:
+    /// procfs names entries by position).
+    pub sysctls: Mutex<Vec<(String, String)>>,
     pub futexes: crate::futex::Futexes,
 }
 
@@ -112,6 +120,7 @@ impl Kernel {
             pages,
             vfs,
             hostname: Mutex::new(opts.hostname.clone()),
+            sysctls: Mutex::new(opts.sysctls.clone()),
             opts,
             procs: Mutex::new(Procs::default()),
             boot: Instant::now(),
@@ -120,6 +129,13 @@ impl Kernel {
             done_cv: Condvar::new(),
             futexes: crate::futex::Futexes::default(),
         })
+    }
+
+    /// The domain name uname reports: a recorded `kernel.domainname`
+    /// sysctl (its current value), else the option.
+    pub fn domainname(&self) -> String {
+        let s = self.sysctls.lock().unwrap_or_else(|e| e.into_inner());
+        s.iter().find(|(k, _)| k == "kernel.domainname").map(|(_, v)| v.clone()).unwrap_or_else(|| self.opts.domainname.clone())
     }
 
     pub fn procs(&self) -> MutexGuard<'_, Procs> {

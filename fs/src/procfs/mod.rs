@@ -20,13 +20,19 @@
 //! `ptrace_may_access`).
 //!
 //! Writable: `[pid]/comm`, `[pid]/oom_score_adj`, `sys/kernel/hostname`
-//! (through the provider). Everything else refuses write opens (EACCES).
+//! (through the provider), and the recorded sysctls (see `sysctl.rs`: the
+//! OCI config's `linux.sysctl` keys as `sys/<key with dots as slashes>`,
+//! mode 0644; a write at offset 0 replaces the recorded value, which is
+//! read back; the Sentry acts on it only where it implements the knob).
+//! Everything else refuses write opens (EACCES).
 //!
 //! Gaps: no `/proc/[pid]/{mem,ns,net,io,smaps,auxv,pagemap,attr}`, no
-//! `/proc/net`, `/proc/sys/net`, `/proc/sys/kernel/random`; `/proc/[tid]`
+//! `/proc/net`, `/proc/sys/net` (beyond recorded sysctls),
+//! `/proc/sys/kernel/random`; `/proc/[tid]`
 //! works only for thread-group ids (use `[pid]/task/[tid]`); mountinfo's
 //! ids are synthesized from the mount order.
 
+mod sysctl;
 mod text;
 #[cfg(test)]
 mod tests;
@@ -72,6 +78,17 @@ pub trait ProcProvider: Send + Sync {
     }
     /// The kernel release ("4.4.0") and version ("#1 SMP ...") uname shows.
     fn release(&self) -> (String, String);
+    /// Recorded sysctls: (dotted key, value without the final newline).
+    /// The keys and their order must not change once the procfs is
+    /// mounted (only the values may).
+    fn sysctls(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// A write to a recorded sysctl (already stripped of the final
+    /// newline).
+    fn set_sysctl(&self, _key: &str, _value: &str) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
 }
 
 /// One process (from `ProcProvider::task`) or one of its threads (from
@@ -218,6 +235,10 @@ enum Node {
     Global(Global),
     SysDir(SysDir),
     SysFile(SysFile),
+    /// A directory made up for recorded sysctls: (key index, depth).
+    SysctlDir(u16, u8),
+    /// A recorded sysctl: its key index.
+    SysctlFile(u16),
     Pid(Scope),
     TaskDir(i32),
     FdDir(Scope),
@@ -261,6 +282,16 @@ fn sys_entries(d: SysDir) -> &'static [(&'static str, Node)] {
             ("pipe-max-size", Node::SysFile(SysFile::PipeMaxSize)),
         ],
         SysDir::Vm => &[("max_map_count", Node::SysFile(SysFile::MaxMapCount)), ("overcommit_memory", Node::SysFile(SysFile::Overcommit))],
+    }
+}
+
+/// The path of a static /proc/sys directory below /proc/sys.
+fn sys_path(d: SysDir) -> &'static [&'static [u8]] {
+    match d {
+        SysDir::Sys => &[],
+        SysDir::Kernel => &[b"kernel"],
+        SysDir::Fs => &[b"fs"],
+        SysDir::Vm => &[b"vm"],
     }
 }
 
@@ -316,7 +347,7 @@ fn parse_num(name: &[u8]) -> Option<i32> {
 
 fn dtype(n: &Node) -> u8 {
     match n {
-        Node::Root | Node::SysDir(_) | Node::Pid(_) | Node::TaskDir(_) | Node::FdDir(_) | Node::FdInfoDir(_) => libc::DT_DIR,
+        Node::Root | Node::SysDir(_) | Node::SysctlDir(..) | Node::Pid(_) | Node::TaskDir(_) | Node::FdDir(_) | Node::FdInfoDir(_) => libc::DT_DIR,
         Node::SelfLink | Node::ThreadSelf | Node::MountsLink | Node::Fd(..) | Node::Link(..) => libc::DT_LNK,
         _ => libc::DT_REG,
     }
@@ -395,6 +426,14 @@ impl ProcInode {
         Ok(match self.node {
             Node::Root => (libc::S_IFDIR | 0o555, (0, 0), 2 + self.sh.provider.pids().len() as u64, 0),
             Node::SysDir(_) | Node::Pid(_) | Node::TaskDir(_) => dir(0o555),
+            Node::SysctlDir(..) | Node::SysctlFile(_) => {
+                sysctl::path_of(&self.sh.provider.sysctls(), self.node).ok_or(Errno::ENOENT)?;
+                if matches!(self.node, Node::SysctlDir(..)) {
+                    dir(0o555)
+                } else {
+                    reg(0o644)
+                }
+            }
             Node::FdDir(_) | Node::FdInfoDir(_) => dir(0o500),
             Node::SelfLink | Node::ThreadSelf | Node::MountsLink => (libc::S_IFLNK | 0o777, (0, 0), 1, 0),
             Node::Link(..) => (libc::S_IFLNK | 0o777, owner, 1, 0),
@@ -482,6 +521,10 @@ impl ProcInode {
                 };
                 format!("{v}\n").into_bytes()
             }
+            Node::SysctlFile(_) => {
+                let (_, v) = sysctl::value(&p.sysctls(), self.node).ok_or(Errno::ENOENT)?;
+                format!("{v}\n").into_bytes()
+            }
             Node::File(s, f) => match f {
                 PidFile::Cmdline => self.task(s)?.cmdline(),
                 PidFile::Environ => self.task(s)?.environ(),
@@ -530,11 +573,19 @@ impl ProcInode {
         }
     }
 
+    /// A recorded sysctl entry `name` in the directory at `path`.
+    fn sysctl_child(&self, mut path: Vec<Vec<u8>>, name: &[u8]) -> SysResult<Arc<dyn Inode>> {
+        path.push(name.to_vec());
+        let path: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+        sysctl::node_for(&self.sh.provider.sysctls(), &path).map(|n| self.child(n)).ok_or(Errno::ENOENT)
+    }
+
     fn writer(&self) -> Option<Writer> {
         match self.node {
             Node::File(s, PidFile::Comm) => Some(Writer::Comm(s)),
             Node::File(s, PidFile::OomScoreAdj) => Some(Writer::OomScoreAdj(s)),
             Node::SysFile(SysFile::Hostname) => Some(Writer::Hostname),
+            Node::SysctlFile(i) => Some(Writer::Sysctl(i)),
             _ => None,
         }
     }
@@ -577,7 +628,11 @@ impl Inode for ProcInode {
                 }
                 find(ROOT_ENTRIES)
             }
-            Node::SysDir(d) => find(sys_entries(d)),
+            Node::SysDir(d) => find(sys_entries(d)).or_else(|_| self.sysctl_child(sys_path(d).iter().map(|c| c.to_vec()).collect(), name)),
+            Node::SysctlDir(..) => {
+                let path = sysctl::path_of(&self.sh.provider.sysctls(), self.node).ok_or(Errno::ENOENT)?;
+                self.sysctl_child(path, name)
+            }
             Node::Pid(s) => {
                 self.task(s)?;
                 let (_, e) = PID_ENTRIES.iter().find(|(n, _)| n.as_bytes() == name).ok_or(Errno::ENOENT)?;
@@ -642,7 +697,20 @@ impl Inode for ProcInode {
                 }
                 Ok(v)
             }
-            Node::SysDir(d) => Ok(table(sys_entries(d))),
+            Node::SysDir(d) => {
+                let tab = sys_entries(d);
+                let shadowed: Vec<&str> = tab.iter().map(|(n, _)| *n).collect();
+                let mut v = table(tab);
+                v.extend(sysctl::children(&self.sh.provider.sysctls(), sys_path(d), &shadowed).into_iter().map(|(n, node)| ent(n, node)));
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(v)
+            }
+            Node::SysctlDir(..) => {
+                let keys = self.sh.provider.sysctls();
+                let path = sysctl::path_of(&keys, self.node).ok_or(Errno::ENOENT)?;
+                let path: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+                Ok(sysctl::children(&keys, &path, &[]).into_iter().map(|(n, node)| ent(n, node)).collect())
+            }
             Node::Pid(s) => {
                 self.task(s)?;
                 Ok(PID_ENTRIES.iter().filter_map(|(n, e)| pid_entry_node(s, e).map(|node| ent(n.as_bytes().to_vec(), node))).collect())
@@ -736,6 +804,7 @@ enum Writer {
     Comm(Scope),
     OomScoreAdj(Scope),
     Hostname,
+    Sysctl(u16),
 }
 
 /// An open procfs file: the contents generated at open.
@@ -778,6 +847,19 @@ impl FileOps for SeqFile {
                     return Err(Errno::EINVAL);
                 }
                 self.inode.sh.provider.set_hostname(name)?;
+            }
+            Writer::Sysctl(i) => {
+                let p = &self.inode.sh.provider;
+                let (key, _) = sysctl::value(&p.sysctls(), Node::SysctlFile(i)).ok_or(Errno::ENOENT)?;
+                // As Linux's strict mode for numbers: a write past the
+                // start changes nothing.
+                if off == 0 {
+                    let v = buf.strip_suffix(b"\n").unwrap_or(buf);
+                    if v.len() > 4096 || v.contains(&0) {
+                        return Err(Errno::EINVAL);
+                    }
+                    p.set_sysctl(&key, std::str::from_utf8(v).map_err(|_| Errno::EINVAL)?)?;
+                }
             }
         }
         Ok((buf.len(), end))

@@ -95,6 +95,7 @@ impl ProcTask for FakeThread {
 struct Fake {
     tasks: Mutex<BTreeMap<i32, Arc<FakeTask>>>,
     hostname: Mutex<String>,
+    sysctls: Mutex<Vec<(String, String)>>,
 }
 
 impl ProcProvider for Fake {
@@ -119,6 +120,15 @@ impl ProcProvider for Fake {
     }
     fn release(&self) -> (String, String) {
         ("4.4.0".into(), "#1 SMP".into())
+    }
+    fn sysctls(&self) -> Vec<(String, String)> {
+        self.sysctls.lock().unwrap().clone()
+    }
+    fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()> {
+        let mut v = self.sysctls.lock().unwrap();
+        let slot = v.iter_mut().find(|(k, _)| k == key).ok_or(Errno::ENOENT)?;
+        slot.1 = value.to_string();
+        Ok(())
     }
 }
 
@@ -362,4 +372,75 @@ fn global_files() {
     }
     assert_eq!(names(&e, "/proc/sys"), vec!["fs", "kernel", "vm"]);
     assert_eq!(read_all(&e, "/proc/sys/kernel/nope").err(), Some(Errno::ENOENT));
+}
+
+fn set_sysctls(e: &Env, kv: &[(&str, &str)]) {
+    *e.fake.sysctls.lock().unwrap() = kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+}
+
+#[test]
+fn recorded_sysctls_appear_under_sys() {
+    let e = setup();
+    set_sysctls(
+        &e,
+        &[
+            ("net.ipv4.ip_forward", "1"),
+            ("kernel.shmmax", "4096"),
+            ("net.ipv4.conf.all.rp_filter", "2"),
+            ("net.core.somaxconn", "512"),
+            ("fs.mqueue.msg_max", "10"),
+            // Static entries win over recorded ones.
+            ("kernel.hostname", "ignored"),
+            // Not a usable path: left out.
+            ("net..x", "0"),
+        ],
+    );
+    assert_eq!(text(&e, "/proc/sys/net/ipv4/ip_forward"), "1\n");
+    assert_eq!(text(&e, "/proc/sys/kernel/shmmax"), "4096\n");
+    assert_eq!(text(&e, "/proc/sys/net/ipv4/conf/all/rp_filter"), "2\n");
+    assert_eq!(text(&e, "/proc/sys/fs/mqueue/msg_max"), "10\n");
+    assert_eq!(text(&e, "/proc/sys/kernel/hostname"), "box\n");
+    assert_eq!(names(&e, "/proc/sys"), vec!["fs", "kernel", "net", "vm"]);
+    assert_eq!(names(&e, "/proc/sys/net"), vec!["core", "ipv4"]);
+    assert_eq!(names(&e, "/proc/sys/net/ipv4"), vec!["conf", "ip_forward"]);
+    let k = names(&e, "/proc/sys/kernel");
+    assert!(k.contains(&"shmmax".to_string()) && k.contains(&"osrelease".to_string()), "{k:?}");
+    assert_eq!(k.iter().filter(|n| *n == "hostname").count(), 1);
+    assert!(names(&e, "/proc/sys/fs").contains(&"mqueue".to_string()));
+    // Made-up directories: one inode per path, whichever key leads there.
+    let a = e.vfs.stat(&e.ctx, None, b"/proc/sys/net/ipv4", 0).unwrap();
+    assert_eq!(a.mode, libc::S_IFDIR | 0o555);
+    assert_eq!(e.vfs.stat(&e.ctx, None, b"/proc/sys/net/ipv4/conf/..", 0).unwrap().ino, a.ino);
+    let f = e.vfs.stat(&e.ctx, None, b"/proc/sys/net/ipv4/ip_forward", 0).unwrap();
+    assert_eq!((f.mode, f.uid), (libc::S_IFREG | 0o644, 0));
+    assert_ne!(f.ino, a.ino);
+    for missing in ["/proc/sys/net/ipv6", "/proc/sys/net/ipv4/ip_forward/x", "/proc/sys/net/x", "/proc/sys/kernel/shmall"] {
+        assert!(e.vfs.stat(&e.ctx, None, missing.as_bytes(), 0).is_err(), "{missing}");
+    }
+    assert_eq!(e.vfs.stat(&e.ctx, None, b"/proc/sys/net/ipv4/ip_forward/x", 0).err(), Some(Errno::ENOTDIR));
+}
+
+#[test]
+fn recorded_sysctls_are_written_by_root_and_read_back() {
+    let e = setup();
+    set_sysctls(&e, &[("net.ipv4.ip_forward", "1"), ("kernel.shmmax", "4096")]);
+    let path = b"/proc/sys/net/ipv4/ip_forward";
+    // Anyone reads; only root writes (mode 0644, owner root).
+    assert_eq!(e.vfs.open(&e.ctx, None, path, libc::O_WRONLY, 0).err(), Some(Errno::EACCES));
+    let root = e.vfs.root_context(Creds::root(), 1);
+    let f = e.vfs.open(&root, None, path, libc::O_WRONLY | libc::O_TRUNC, 0).unwrap();
+    assert_eq!(f.write(b"0\n").unwrap(), 2);
+    assert_eq!(text(&e, "/proc/sys/net/ipv4/ip_forward"), "0\n");
+    // A write past the start changes nothing (Linux's strict mode).
+    assert_eq!(f.write(b"7\n").unwrap(), 2);
+    assert_eq!(text(&e, "/proc/sys/net/ipv4/ip_forward"), "0\n");
+    let f = e.vfs.open(&root, None, b"/proc/sys/kernel/shmmax", libc::O_RDWR, 0).unwrap();
+    assert_eq!(f.pwrite(b"8192", 0).unwrap(), 4);
+    assert_eq!(text(&e, "/proc/sys/kernel/shmmax"), "8192\n");
+    assert_eq!(f.pwrite(b"\xff\n", 0).err(), Some(Errno::EINVAL));
+    assert_eq!(f.pwrite(&vec![b'1'; 5000], 0).err(), Some(Errno::EINVAL));
+    assert_eq!(e.fake.sysctls.lock().unwrap()[1], ("kernel.shmmax".to_string(), "8192".to_string()));
+    // Still no new entries.
+    assert_eq!(e.vfs.open(&root, None, b"/proc/sys/net/ipv4/new", libc::O_CREAT | libc::O_WRONLY, 0o644).err(), Some(Errno::EACCES));
+    assert_eq!(e.vfs.mkdir(&root, None, b"/proc/sys/net/x", 0o755).err(), Some(Errno::EPERM));
 }

@@ -6,7 +6,7 @@
 //! lseek), `fd` (dup), `fcntl` (+ `lockcmd`/`locks` record locks, `owner`
 //! F_SETOWN/O_ASYNC), `pipe`, `ioctl`, `alloc` (fallocate,
 //! copy_file_range), `poll` (+ `ready`, `fdset`), `epoll` + `epollsys`,
-//! `eventfd`, `timerfd`, `signalfd`; helpers in `util`, `iovec`,
+//! `eventfd`, `timerfd`, `signalfd`, `mount` (mount/umount2); helpers in `util`, `iovec`,
 //! `usermem`, `anon`.
 
 mod xattr;
@@ -26,6 +26,7 @@ mod ioctl;
 mod lockcmd;
 mod locks;
 mod iovec;
+pub mod mount;
 mod open;
 mod owner;
 mod path;
@@ -62,6 +63,7 @@ pub fn entries() -> Vec<&'static [Entry]> {
         epollsys::ENTRIES,
         timerfd::ENTRIES,
         alloc::ENTRIES,
+        mount::ENTRIES,
     ]
 }
 

@@ -74,7 +74,7 @@ pub const VERSION: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
 
 fn uname(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let host = t.task.k.hostname.lock().unwrap().clone();
-    let u = Utsname { f: [field("Linux"), field(&host), field(RELEASE), field(VERSION), field("x86_64"), field(&t.task.k.opts.domainname)] };
+    let u = Utsname { f: [field("Linux"), field(&host), field(RELEASE), field(VERSION), field("x86_64"), field(&t.task.k.domainname())] };
     t.mm.write_obj(a.u64(0), &u)?;
     Ok(0)
 }
