@@ -1,6 +1,10 @@
 //! The gofer-backed filesystem: every inode holds a gofer fid; lookups
 //! are walks; I/O goes straight to host fds the gofer donates.
 //!
+//! A gofer rooted at a regular file (a file bind mount) gives a
+//! filesystem whose root inode is that file: `Vfs::mount` puts it over a
+//! file, and it has nothing below it.
+//!
 //! Not implemented: opening fifos/sockets/devices that live on the host
 //! (ENXIO), xattrs, noticing host-side changes to cached names.
 
@@ -246,6 +250,7 @@ mod tests {
     use super::*;
     use crate::creds::Creds;
     use crate::mount::MountFlags;
+    use crate::types::Owner;
     use crate::vfs::Vfs;
 
     /// A real gofer server on a temp dir, in a thread.
@@ -293,6 +298,83 @@ mod tests {
         vfs.truncate(&ctx, None, b"/sub/hello", 5).unwrap();
         assert_eq!(std::fs::read(dir.join("sub/hello")).unwrap(), b"hello");
         assert!(vfs.statfs(&ctx, None, b"/", 0).unwrap().bsize > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A real gofer server rooted at the regular file `path`, in a thread.
+    fn served_file(path: &std::path::Path, read_only: bool) -> Arc<dyn Remote> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let root: OwnedFd = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(path).unwrap().into();
+        let (a, b) = gofer::socketpair().unwrap();
+        std::thread::spawn(move || gofer::serve(root, a, gofer::ServerOptions { read_only }));
+        Arc::new(gofer::Client::new(b))
+    }
+
+    #[test]
+    fn a_file_root_mounts_over_a_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("fs-gofer-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (rw, ro) = (dir.join("rw"), dir.join("ro"));
+        std::fs::write(&rw, b"one\n").unwrap();
+        std::fs::write(&ro, b"fixed\n").unwrap();
+
+        let fs = GoferFs::new(served_file(&rw, false)).unwrap();
+        assert_eq!(fs.root().stat().unwrap().mode & libc::S_IFMT, libc::S_IFREG);
+        assert_eq!(fs.root().lookup(b"x").map(|_| ()).err(), Some(Errno::ENOTDIR));
+
+        let vfs = Vfs::new(crate::tmpfs::TmpFs::new(0o755, Owner { uid: 0, gid: 0 }), MountFlags::default(), "none");
+        let ctx = vfs.root_context(Creds::root(), 1);
+        vfs.mkdir(&ctx, None, b"/etc", 0o755).unwrap();
+        for p in [&b"/etc/hosts"[..], b"/etc/ro"] {
+            vfs.open(&ctx, None, p, libc::O_RDONLY | libc::O_CREAT, 0o644).unwrap();
+        }
+        // A file root does not go over a directory.
+        assert_eq!(vfs.mount(&ctx, None, b"/etc", fs.clone(), MountFlags::default(), "bind").err(), Some(Errno::ENOTDIR));
+        vfs.mount(&ctx, None, b"/etc/hosts", fs, MountFlags::default(), "bind").unwrap();
+        let ro_flags = MountFlags { readonly: true, ..Default::default() };
+        vfs.mount(&ctx, None, b"/etc/ro", GoferFs::new(served_file(&ro, true)).unwrap(), ro_flags, "bind").unwrap();
+
+        // stat and reads show the host file, as it is now.
+        let st = vfs.stat(&ctx, None, b"/etc/hosts", 0).unwrap();
+        let host = std::fs::metadata(&rw).unwrap();
+        assert_eq!((st.ino, st.dev, st.size), (host.ino(), host.dev(), 4));
+        let read = |p: &[u8]| {
+            let f = vfs.open(&ctx, None, p, libc::O_RDONLY, 0).unwrap();
+            let mut b = vec![0u8; 64];
+            let n = f.read(&mut b).unwrap();
+            b.truncate(n);
+            b
+        };
+        assert_eq!(read(b"/etc/hosts"), b"one\n");
+        std::fs::write(&rw, b"two, from the host\n").unwrap();
+        assert_eq!(read(b"/etc/hosts"), b"two, from the host\n");
+        assert_eq!(vfs.stat(&ctx, None, b"/etc/hosts", 0).unwrap().size, 19);
+
+        // Writes reach the host file.
+        let w = vfs.open(&ctx, None, b"/etc/hosts", libc::O_WRONLY | libc::O_TRUNC, 0).unwrap();
+        w.write(b"three\n").unwrap();
+        assert_eq!(std::fs::read(&rw).unwrap(), b"three\n");
+        let a = vfs.open(&ctx, None, b"/etc/hosts", libc::O_WRONLY | libc::O_APPEND, 0).unwrap();
+        a.write(b"four\n").unwrap();
+        assert_eq!(std::fs::read(&rw).unwrap(), b"three\nfour\n");
+
+        // Nothing is below a file; the mountpoint is busy.
+        assert_eq!(vfs.stat(&ctx, None, b"/etc/hosts/x", 0).err(), Some(Errno::ENOTDIR));
+        assert_eq!(vfs.unlink(&ctx, None, b"/etc/hosts"), Err(Errno::EBUSY));
+
+        // The read-only one refuses writes with EROFS and stays as it is.
+        assert_eq!(read(b"/etc/ro"), b"fixed\n");
+        for flags in [libc::O_WRONLY, libc::O_RDWR, libc::O_RDONLY | libc::O_TRUNC] {
+            assert_eq!(vfs.open(&ctx, None, b"/etc/ro", flags, 0).err(), Some(Errno::EROFS), "{flags:#x}");
+        }
+        assert_eq!(vfs.truncate(&ctx, None, b"/etc/ro", 0), Err(Errno::EROFS));
+        assert_eq!(std::fs::read(&ro).unwrap(), b"fixed\n");
+
+        let text = vfs.mounts_text(&ctx.root);
+        assert!(text.contains("bind /etc/hosts 9p rw,trans=fd 0 0\n"), "{text}");
+        assert!(text.contains("bind /etc/ro 9p ro,trans=fd 0 0\n"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

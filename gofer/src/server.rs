@@ -11,7 +11,10 @@
 //!   `/proc/self/fd/N` (opened once, before any confinement), which names
 //!   exactly the inode of the fid; symlinks are refused with ELOOP and host
 //!   device nodes with EPERM;
-//! * with `read_only`, every mutation and every open for writing is EROFS.
+//! * with `read_only`, every mutation and every open for writing is EROFS;
+//! * a root that is a regular file (a file bind mount) is all there is:
+//!   walks, creations and listings need a directory fid (ENOTDIR), so no
+//!   request reaches its parent or anything else.
 //!
 //! The server expects a umask of 0 (modes come from the Sentry, which has
 //! already applied the workload's umask); [`crate::run_gofer_process`] sets it.
@@ -37,8 +40,8 @@ pub struct ServerOptions {
     pub read_only: bool,
 }
 
-/// Serve `sock` until the peer closes it. `root` is an O_PATH (or any)
-/// directory fd of the tree to serve.
+/// Serve `sock` until the peer closes it. `root` is an O_PATH (or any) fd
+/// of the directory tree, or of the single regular file, to serve.
 pub fn serve(root: OwnedFd, sock: OwnedFd, opts: ServerOptions) -> Result<(), GoferError> {
     Server::new(root, opts)?.serve(sock.as_fd())
 }
@@ -119,11 +122,15 @@ fn id_or_keep(v: Option<u32>) -> u32 {
 impl Server {
     /// Prepare to serve `root`. Opens `/proc/self/fd` (needed to re-open
     /// fids), so call it in the serving process before confinement.
+    ///
+    /// The root is a directory, or a regular file (a file bind mount): a
+    /// file root is the only fid the client can ever get, since every
+    /// request that reaches further takes a directory fid (ENOTDIR).
     pub fn new(root: OwnedFd, opts: ServerOptions) -> Result<Server, GoferError> {
         let st = sys::fstat(root.as_fd()).map_err(host("stat of the root"))?;
-        if st.file_type() != libc::S_IFDIR {
+        if !matches!(st.file_type(), libc::S_IFDIR | libc::S_IFREG) {
             return Err(GoferError::Host {
-                what: "the root".into(),
+                what: "the root (neither a directory nor a regular file)".into(),
                 errno: Errno::ENOTDIR,
             });
         }
@@ -616,6 +623,10 @@ impl Server {
         sys::fstat(fd)
     }
 }
+
+#[cfg(test)]
+#[path = "server_file_root_tests.rs"]
+mod file_root_tests;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 /// The fd number the gofer finds its socket at.
 pub const GOFER_FD: i32 = 3;
 
-/// Spawn `runsc-rs gofer` serving `root` on `sock`.
+/// Spawn `runsc-rs gofer` serving `root` (a directory, or a regular file
+/// for a file bind mount) on `sock`.
 pub fn gofer(root: &std::path::Path, sock: OwnedFd, read_only: bool) -> Result<Child> {
     let exe = std::env::current_exe().context("finding our own executable")?;
     let mut cmd = Command::new(exe);
