@@ -1,9 +1,19 @@
 //! The in-sandbox network stack: AF_INET and AF_INET6 sockets with Linux
-//! semantics, for `--network=none` (loopback only: 127.0.0.0/8 and ::1).
+//! semantics, for `--network=none` (loopback only: 127.0.0.0/8 and ::1)
+//! and `--network=sandbox` (loopback plus Ethernet NICs).
 //!
 //! [smoltcp](https://docs.rs/smoltcp) is the TCP/IP engine, on a loopback
-//! device of our own (medium IP, MTU 65535, no checksums). This crate is
-//! the socket layer on top, and owns the Linux semantics:
+//! device of our own (medium IP, MTU 65535, no checksums) and, for each
+//! NIC, a smoltcp interface of medium Ethernet (ARP, framing) on a
+//! [`Link`] — in the sandbox a [`PacketLink`], the AF_PACKET socket bound
+//! to the network namespace's interface, whose addresses, MAC, MTU and
+//! IPv4 routes the NIC copies ([`NicConfig`]). Each interface has its own
+//! smoltcp socket set: a TCP connection lives on the interface its route
+//! picks, a UDP socket has a smoltcp socket on each. Routing is Linux's:
+//! 127/8, ::1 and the NICs' own addresses go over loopback, the rest by
+//! longest prefix over the NICs' subnets and routes (ENETUNREACH without
+//! one). A receive thread per NIC reads frames and runs the stack. This
+//! crate is the socket layer on top, and owns the Linux semantics:
 //!
 //! - **Port table**: bind rules (EADDRINUSE unless SO_REUSEADDR /
 //!   SO_REUSEPORT allow, wildcard vs. specific addresses, IPv4 vs.
@@ -33,7 +43,9 @@
 //!
 //! # API
 //!
-//! - [`Stack::new_loopback`] → `Arc<Stack>` (one per sandbox).
+//! - [`Stack::new_loopback`] or [`Stack::new`]`(nics)` → `Arc<Stack>` (one
+//!   per sandbox); [`Stack::interfaces`] lists them ([`IfInfo`]) and
+//!   [`ifreq`] answers the SIOCGIF* ioctls from that list.
 //! - [`InetSocket::new`]`(&stack, domain, type, protocol)`, then `bind`,
 //!   `listen`, `accept`, `connect`, `disconnect` (AF_UNSPEC), `send`,
 //!   `sendto`, `recv`, `shutdown`, `local_addr`, `peer_addr`,
@@ -64,9 +76,23 @@
 //!
 //! # Not supported (yet)
 //!
-//! - No interface but loopback: no `--network=sandbox` (veth/packet
-//!   socket) or `--network=host`; connecting or sending elsewhere is
-//!   ENETUNREACH, binding elsewhere EADDRNOTAVAIL.
+//! - NICs are IPv4 only: their IPv6 addresses are not copied, so IPv6
+//!   reaches only ::1 (ENETUNREACH otherwise; v4-mapped addresses work).
+//!   Only routes through an IPv4 gateway are used besides the connected
+//!   subnets (no on-link routes to other prefixes, no metrics, no policy
+//!   routing). Binding an address the stack does not have is
+//!   EADDRNOTAVAIL. No `--network=host`.
+//! - No IP fragmentation or reassembly on a NIC: a UDP datagram larger
+//!   than the NIC's MTU is EMSGSIZE (as with IP_PMTUDISC_DO). No ICMP
+//!   echo replies (the sandbox does not answer ping), no path MTU
+//!   discovery.
+//! - TCP/UDP checksums of frames from a NIC are not verified (the host
+//!   kernel's veth may pass partial ones; gVisor trusts them too).
+//! - A UDP datagram queued for ARP when its socket is closed is kept up
+//!   to 3 s; meanwhile that orphan may take datagrams sent to its port.
+//! - No /proc/net files (`ifconfig` warns and falls back to SIOCGIFCONF),
+//!   no AF_NETLINK (`ip addr` does not work), no SIOCSIF* (setting
+//!   addresses, MTU, flags).
 //! - No SOCK_RAW (EPERM), no ICMP sockets, no SOCK_SEQPACKET/SCTP.
 //! - No TCP_INFO, TCP_CONGESTION, IP_PKTINFO/IP_RECVERR/control messages,
 //!   multicast or broadcast delivery, MSG_OOB/urgent data (EOPNOTSUPP on
@@ -88,15 +114,21 @@
 //!   ECONNRESET. No privileged-port check (the Sentry's, if wanted).
 //! - A connection reset before accept(2) is dropped from the queue
 //!   instead of being returned.
-//! - No per-uid/netns accounting, no /proc/net files.
+//! - No per-uid/netns accounting.
 
 mod addr;
 mod device;
+pub mod ifreq;
+mod nic;
+mod packet;
+mod route;
 mod socket;
 mod stack;
 
 pub use addr::{
     decode_sockaddr, encode_sockaddr, sockaddr_family, SIN6_LEN_RFC2133, SOCKADDR_IN6_LEN, SOCKADDR_IN_LEN,
 };
+pub use nic::{IfInfo, Link, NicConfig, Route};
+pub use packet::PacketLink;
 pub use socket::InetSocket;
 pub use stack::Stack;

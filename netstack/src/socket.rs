@@ -18,6 +18,8 @@ use crate::stack::{
 /// Largest UDP payload over IPv4 / IPv6 on the 65535-byte loopback MTU.
 const UDP_MAX_V4: usize = 65535 - 20 - 8;
 const UDP_MAX_V6: usize = 65535 - 40 - 8;
+/// IPv4 + UDP headers.
+const UDP_V4_HDRS: usize = 20 + 8;
 
 /// Linux defaults for SO_RCVBUF/SO_SNDBUF as getsockopt reports them.
 const TCP_RCVBUF_DEFAULT: usize = 131072;
@@ -52,31 +54,37 @@ fn unspecified(v6: bool) -> IpAddr {
     }
 }
 
-/// The source address the loopback interface uses towards `dst`.
-fn source_for(dst: IpAddr) -> IpAddr {
-    match dst {
+impl Inner {
+    /// The interface and source address towards `dst` (wire form).
+    fn route(&self, dst: IpAddr) -> SysResult<(usize, IpAddr)> {
+        self.table.lookup(dst).ok_or(Errno::ENETUNREACH)
+    }
+
+    /// The source address used towards `dst` (loopback when unroutable,
+    /// for getsockname only).
+    fn source_for(&self, dst: IpAddr) -> IpAddr {
+        self.table.lookup(dst).map_or(loopback_of(dst), |r| r.1)
+    }
+
+    /// Addresses a socket may bind: the wildcard, loopback, and the NICs'.
+    fn local_ok(&self, ip: IpAddr) -> bool {
+        self.table.bindable(ip)
+    }
+
+    /// A destination on this stack: INADDR_ANY and `::` mean loopback, as
+    /// on Linux; others need a route (ENETUNREACH).
+    fn remote_ip(&self, ip: IpAddr) -> SysResult<IpAddr> {
+        if ip.is_unspecified() {
+            return Ok(loopback_of(ip));
+        }
+        self.route(ip).map(|_| ip)
+    }
+}
+
+fn loopback_of(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
-/// Addresses a socket may bind: the wildcard and the loopback ones.
-fn local_ok(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => a.is_unspecified() || a.is_loopback(),
-        IpAddr::V6(a) => a.is_unspecified() || a.is_loopback(),
-    }
-}
-
-/// A destination on this stack: INADDR_ANY and `::` mean loopback, as on
-/// Linux; anything but loopback is unreachable (no other interface).
-fn remote_ip(ip: IpAddr) -> SysResult<IpAddr> {
-    match ip {
-        IpAddr::V4(a) if a.is_unspecified() => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        IpAddr::V6(a) if a.is_unspecified() => Ok(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-        IpAddr::V4(a) if a.is_loopback() => Ok(ip),
-        IpAddr::V6(a) if a.is_loopback() => Ok(ip),
-        _ => Err(Errno::ENETUNREACH),
     }
 }
 
@@ -133,12 +141,20 @@ impl Inner {
         Ok(())
     }
 
+    /// Open the socket's smoltcp UDP sockets, one per interface.
     fn udp_open(&mut self, s: &mut Sock) -> SysResult<()> {
         let Some(l) = s.local else { return Err(Errno::EINVAL) };
-        let mut u = new_udp();
         let addr = (!l.ip().is_unspecified()).then(|| IpAddress::from(l.ip()));
-        u.bind(IpListenEndpoint { addr, port: l.port() }).map_err(|_| Errno::EINVAL)?;
-        s.udp = Some(self.set.add(u));
+        for ifc in 0..self.set.len() {
+            let mut u = new_udp();
+            if u.bind(IpListenEndpoint { addr, port: l.port() }).is_err() {
+                for h in s.udp.drain(..) {
+                    self.set.remove(h);
+                }
+                return Err(Errno::EINVAL);
+            }
+            s.udp.push(self.set.add(ifc, u));
+        }
         Ok(())
     }
 
@@ -159,7 +175,7 @@ impl Inner {
         if s.v6 && s.opts.v6only && w.is_ipv4() {
             return Err(Errno::EINVAL);
         }
-        if !local_ok(w.ip()) {
+        if !self.local_ok(w.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let proto = s.proto;
@@ -259,7 +275,7 @@ impl Inner {
         if s.v6 && s.opts.v6only && w.is_ipv4() {
             return Err(Errno::ENETUNREACH);
         }
-        let rip = remote_ip(w.ip())?;
+        let rip = self.remote_ip(w.ip())?;
         let remote = SocketAddr::new(rip, w.port());
         if let Some(l) = s.local {
             if !l.ip().is_unspecified() && l.is_ipv4() != remote.is_ipv4() {
@@ -296,17 +312,18 @@ impl Inner {
                 if remote.port() == 0 {
                     return Err(Errno::ECONNREFUSED);
                 }
-                self.autobind(id, s, source_for(rip))?;
+                let (ifc, src) = self.route(rip)?;
+                self.autobind(id, s, src)?;
                 let l = s.local.ok_or(Errno::EINVAL)?;
-                let lip = if l.ip().is_unspecified() { source_for(rip) } else { l.ip() };
+                let lip = if l.ip().is_unspecified() { src } else { l.ip() };
                 let mut t = new_tcp(&s.opts);
-                let cx = self.iface.context();
+                let cx = self.context(ifc);
                 t.connect(cx, IpEndpoint::new(rip.into(), remote.port()), IpListenEndpoint { addr: Some(lip.into()), port: l.port() })
                     .map_err(|e| match e {
                         tcp::ConnectError::InvalidState => Errno::EISCONN,
                         tcp::ConnectError::Unaddressable => Errno::EADDRNOTAVAIL,
                     })?;
-                let h = self.set.add(t);
+                let h = self.set.add(ifc, t);
                 s.tcp = Tcp::Connecting(h);
                 s.ss_connecting = true;
                 s.prev = tcp::State::SynSent;
@@ -404,7 +421,7 @@ impl Inner {
                         if w.port() == 0 {
                             return Err(Errno::EINVAL);
                         }
-                        SocketAddr::new(remote_ip(w.ip())?, w.port())
+                        SocketAddr::new(self.remote_ip(w.ip())?, w.port())
                     }
                     None => s.peer.ok_or(Errno::EDESTADDRREQ)?,
                 };
@@ -412,16 +429,22 @@ impl Inner {
                 if buf.len() > max {
                     return Err(Errno::EMSGSIZE);
                 }
+                let (ifc, src) = self.route(dest.ip())?;
+                // No IP fragmentation on a NIC: a datagram must fit its MTU
+                // (as Linux with IP_PMTUDISC_DO).
+                if ifc != crate::route::LO && buf.len() + UDP_V4_HDRS > self.mtu(ifc) {
+                    return Err(Errno::EMSGSIZE);
+                }
                 self.autobind(id, s, unspecified(s.v6))?;
                 let l = s.local.ok_or(Errno::EINVAL)?;
                 let local_address = if l.ip().is_unspecified() {
-                    None
+                    Some(IpAddress::from(src))
                 } else if l.is_ipv4() != dest.is_ipv4() {
                     return Err(Errno::ENETUNREACH);
                 } else {
                     Some(IpAddress::from(l.ip()))
                 };
-                let h = s.udp.ok_or(Errno::EINVAL)?;
+                let h = *s.udp.get(ifc).ok_or(Errno::EINVAL)?;
                 let mut meta = udp::UdpMetadata::from(IpEndpoint::new(dest.ip().into(), dest.port()));
                 meta.local_address = local_address;
                 match self.set.get_mut::<udp::Socket>(h).send_slice(buf, meta) {
@@ -469,7 +492,7 @@ impl Inner {
                 if let Some(e) = s.error.take() {
                     return Err(e);
                 }
-                if let Some(h) = s.udp {
+                for &h in &s.udp {
                     let u = self.set.get_mut::<udp::Socket>(h);
                     while let Ok((data, meta)) = u.peek() {
                         let n = data.len().min(buf.len());
@@ -547,7 +570,7 @@ impl Inner {
                         a = SocketAddr::new(IpAddr::from(e.addr), e.port);
                     }
                 }
-                (_, Some(p)) => a = SocketAddr::new(source_for(p.ip()), l.port()),
+                (_, Some(p)) => a = SocketAddr::new(self.source_for(p.ip()), l.port()),
                 _ => {}
             }
         }
@@ -742,8 +765,15 @@ impl Inner {
             }
             Tcp::Closed => {}
         }
-        if let Some(h) = s.udp.take() {
-            self.set.remove(h);
+        for h in s.udp.drain(..) {
+            // Datagrams still queued (a NIC resolving the next hop by ARP)
+            // go out after close(2), as on Linux.
+            if self.set.get::<udp::Socket>(h).send_queue() > 0 {
+                let until = std::time::Instant::now() + crate::stack::UDP_LINGER;
+                self.udp_orphans.push((h, until));
+            } else {
+                self.set.remove(h);
+            }
         }
         if let (Some(p), false) = (port, keep_binding) {
             self.remove_binding(proto, p, id);
@@ -950,10 +980,9 @@ impl InetSocket {
     /// (FIONREAD / SIOCINQ).
     pub fn available(&self) -> usize {
         self.with(|i, s| {
-            Ok(match (&s.tcp, s.udp) {
-                (Tcp::Connected(h), _) => i.set.get::<tcp::Socket>(*h).recv_queue(),
-                (_, Some(h)) => i.set.get_mut::<udp::Socket>(h).peek().map_or(0, |(d, _)| d.len()),
-                _ => 0,
+            Ok(match &s.tcp {
+                Tcp::Connected(h) => i.set.get::<tcp::Socket>(*h).recv_queue(),
+                _ => s.udp.iter().find_map(|&h| i.set.get_mut::<udp::Socket>(h).peek().ok().map(|(d, _)| d.len())).unwrap_or(0),
             })
         })
         .unwrap_or(0)

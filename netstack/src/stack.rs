@@ -1,6 +1,7 @@
-//! The stack: one smoltcp `Interface` on a loopback device, every socket,
-//! the port table, all under one mutex; driven by socket operations and a
-//! timer thread.
+//! The stack: a smoltcp `Interface` on a loopback device and one per
+//! Ethernet NIC, each with its own smoltcp `SocketSet`; every socket, the
+//! port table and the routing table, all under one mutex; driven by socket
+//! operations, a timer thread and one receive thread per NIC.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,11 +12,67 @@ use abi::Errno;
 use fs::waiter::{events, WaitQueue};
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp, AnySocket};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
 
 use crate::device::LoopDev;
+use crate::nic::{EthDev, IfInfo, Link, NicConfig, ETH_HDR};
+use crate::route::{Table, LO};
 
-pub(crate) type Handle = SocketHandle;
+/// A smoltcp socket: the interface whose set holds it, and its handle
+/// there. A TCP connection lives on the interface its packets use; a UDP
+/// socket has one smoltcp socket on every interface.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Handle {
+    pub ifc: usize,
+    h: SocketHandle,
+}
+
+/// The socket sets, one per interface (index [`LO`], then the NICs).
+pub(crate) struct Sets(Vec<SocketSet<'static>>);
+
+impl Sets {
+    pub(crate) fn get<T: AnySocket<'static>>(&self, h: Handle) -> &T {
+        self.0[h.ifc].get::<T>(h.h)
+    }
+
+    pub(crate) fn get_mut<T: AnySocket<'static>>(&mut self, h: Handle) -> &mut T {
+        self.0[h.ifc].get_mut::<T>(h.h)
+    }
+
+    pub(crate) fn add<T: AnySocket<'static>>(&mut self, ifc: usize, s: T) -> Handle {
+        Handle { ifc, h: self.0[ifc].add(s) }
+    }
+
+    pub(crate) fn remove(&mut self, h: Handle) {
+        self.0[h.ifc].remove(h.h);
+    }
+
+    /// Number of interfaces.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn count(&self) -> usize {
+        self.0.iter().map(|s| s.iter().count()).sum()
+    }
+}
+
+/// A NIC: its smoltcp interface and device, and what the sandbox sees.
+pub(crate) struct Nic {
+    iface: Interface,
+    pub(crate) dev: EthDev,
+    info: IfInfo,
+}
+
+/// How long a closed UDP socket's queued datagrams may wait for ARP (Linux
+/// gives up on a neighbour after about 3 s).
+pub(crate) const UDP_LINGER: Duration = Duration::from_secs(3);
+
+/// Frames read from a link per round before the stack runs.
+const RX_BATCH: usize = 64;
+/// Receive buffer: the largest frame taken (bigger ones are cut, and
+/// dropped by smoltcp as malformed).
+const RX_FRAME_MAX: usize = 65536 + ETH_HDR;
 
 /// Default size of each smoltcp TCP buffer (receive and send).
 pub(crate) const TCP_BUF: usize = 256 * 1024;
@@ -205,7 +262,8 @@ pub(crate) struct Sock {
     /// The user bound it (bind), as opposed to an automatic bind.
     pub explicit_bind: bool,
     pub tcp: Tcp,
-    pub udp: Option<Handle>,
+    /// UDP: the smoltcp socket on each interface (empty until bound).
+    pub udp: Vec<Handle>,
     /// UDP: connected peer (wire form).
     pub peer: Option<SocketAddr>,
     /// Pending error (SO_ERROR).
@@ -234,7 +292,7 @@ impl Sock {
             local: None,
             explicit_bind: false,
             tcp: Tcp::Closed,
-            udp: None,
+            udp: Vec::new(),
             peer: None,
             error: None,
             shut_rd: false,
@@ -266,12 +324,18 @@ pub(crate) struct Orphan {
 }
 
 pub(crate) struct Inner {
+    /// The loopback interface and device.
     pub iface: Interface,
     pub dev: LoopDev,
-    pub set: SocketSet<'static>,
+    pub(crate) nics: Vec<Nic>,
+    pub table: Table,
+    pub set: Sets,
     pub socks: HashMap<u64, Sock>,
     pub binds: HashMap<(Proto, u16), Vec<Binding>>,
     pub orphans: Vec<Orphan>,
+    /// Closed UDP sockets' smoltcp sockets with datagrams still queued,
+    /// kept until they are sent or [`UDP_LINGER`] passed.
+    pub udp_orphans: Vec<(Handle, std::time::Instant)>,
     pub next_id: u64,
     next_eph: u32,
     epoch: std::time::Instant,
@@ -350,8 +414,43 @@ fn ip_eq(a: IpAddress, b: IpAddr) -> bool {
     IpAddr::from(a) == b
 }
 
+/// The smoltcp interface of a NIC, with its IPv4 addresses and routes.
+fn nic_iface(n: &NicConfig, dev: &mut EthDev, seed: u64) -> Interface {
+    let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(n.mac)));
+    cfg.random_seed = seed;
+    let mut iface = Interface::new(cfg, dev, smoltcp::time::Instant::from_micros(0));
+    iface.update_ip_addrs(|a| {
+        for &(ip, p) in n.addrs.iter().filter(|a| a.0.is_ipv4()) {
+            if a.push(IpCidr::new(IpAddress::from(ip), p)).is_err() {
+                tracing::warn!(nic = n.name, %ip, "netstack: too many addresses, ignored");
+            }
+        }
+    });
+    for r in &n.routes {
+        let (IpAddr::V4(dst), Some(IpAddr::V4(gw))) = (r.dst, r.via) else { continue };
+        let route = smoltcp::iface::Route {
+            cidr: IpCidr::new(IpAddress::Ipv4(dst), r.prefix),
+            via_router: IpAddress::Ipv4(gw),
+            preferred_until: None,
+            expires_at: None,
+        };
+        let mut full = false;
+        iface.routes_mut().update(|t| full = t.push(route).is_err());
+        if full {
+            tracing::warn!(nic = n.name, ?r, "netstack: too many routes, ignored");
+        }
+    }
+    iface
+}
+
+/// The routes of `n` the stack uses: IPv4 ones through a gateway (the
+/// connected subnets come from the addresses).
+fn usable_routes(n: &NicConfig) -> Vec<crate::nic::Route> {
+    n.routes.iter().filter(|r| r.dst.is_ipv4() && r.via.is_some_and(|v| v.is_ipv4())).copied().collect()
+}
+
 impl Inner {
-    fn new() -> Inner {
+    fn new(nic_cfgs: &[NicConfig]) -> Inner {
         let mut dev = LoopDev::default();
         let seed = {
             use std::hash::{BuildHasher, Hasher};
@@ -367,17 +466,36 @@ impl Inner {
             // Capacity is IFACE_MAX_ADDR_COUNT (at least 2).
             let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8));
             let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128));
+            // Packets to the NICs' own addresses go through loopback too.
+            for n in nic_cfgs {
+                for &(ip, _) in n.addrs.iter().filter(|a| a.0.is_ipv4()) {
+                    let _ = a.push(IpCidr::new(IpAddress::from(ip), 32));
+                }
+            }
         });
+        let mut table = Table::default();
+        let mut nics = Vec::new();
+        for (i, n) in nic_cfgs.iter().enumerate() {
+            let mut ndev = EthDev::new(n.link.clone(), n.mtu);
+            let niface = nic_iface(n, &mut ndev, seed ^ (i as u64 + 1));
+            let addrs: Vec<(IpAddr, u8)> = n.addrs.iter().filter(|a| a.0.is_ipv4()).copied().collect();
+            table.add_nic(i + 1, &addrs, &usable_routes(n));
+            let info = IfInfo { name: n.name.clone(), index: i as u32 + 2, mac: n.mac, mtu: n.mtu, loopback: false, addrs };
+            nics.push(Nic { iface: niface, dev: ndev, info });
+        }
         // Accept all of 127.0.0.0/8, not only 127.0.0.1 (the socket layer
         // rejects every non-loopback address before it gets here).
         iface.set_any_ip(true);
         Inner {
             iface,
             dev,
-            set: SocketSet::new(vec![]),
+            set: Sets((0..=nics.len()).map(|_| SocketSet::new(vec![])).collect()),
+            nics,
+            table,
             socks: HashMap::new(),
             binds: HashMap::new(),
             orphans: Vec::new(),
+            udp_orphans: Vec::new(),
             next_id: 1,
             next_eph: (seed % (EPHEMERAL_HI - EPHEMERAL_LO + 1) as u64) as u32,
             epoch,
@@ -388,6 +506,98 @@ impl Inner {
 
     fn now(&self) -> smoltcp::time::Instant {
         smoltcp::time::Instant::from_micros(self.epoch.elapsed().as_micros() as i64)
+    }
+
+    // ---- Interfaces ----
+
+    /// The smoltcp context of interface `ifc` (for `tcp::Socket::connect`).
+    pub(crate) fn context(&mut self, ifc: usize) -> &mut smoltcp::iface::Context {
+        match ifc.checked_sub(1).and_then(|i| self.nics.get_mut(i)) {
+            Some(n) => n.iface.context(),
+            None => self.iface.context(),
+        }
+    }
+
+    /// The IP MTU of interface `ifc`.
+    pub(crate) fn mtu(&self, ifc: usize) -> usize {
+        match ifc.checked_sub(1).and_then(|i| self.nics.get(i)) {
+            Some(n) => n.info.mtu,
+            None => crate::device::MTU,
+        }
+    }
+
+    /// The packet at the head of interface `ifc`'s receive queue, as IP.
+    fn rx_front(&self, ifc: usize) -> Option<&[u8]> {
+        if ifc == LO {
+            return self.dev.queue.front().map(|b| &b[..]);
+        }
+        let f = self.nics.get(ifc - 1)?.dev.rx.front()?;
+        match f.get(12..14)? {
+            [0x08, 0x00] | [0x86, 0xdd] => f.get(ETH_HDR..),
+            _ => None,
+        }
+    }
+
+    fn rx_empty(&self, ifc: usize) -> bool {
+        if ifc == LO {
+            self.dev.queue.is_empty()
+        } else {
+            self.nics.get(ifc - 1).is_none_or(|n| n.dev.rx.is_empty())
+        }
+    }
+
+    fn drop_front(&mut self, ifc: usize) {
+        if ifc == LO {
+            self.dev.drop_front();
+        } else if let Some(n) = self.nics.get_mut(ifc - 1) {
+            n.dev.rx.pop_front();
+        }
+    }
+
+    /// Let interface `ifc` take the packet at the head of its queue.
+    fn ingress_one(&mut self, ifc: usize, now: smoltcp::time::Instant) -> bool {
+        let r = if ifc == LO {
+            self.iface.poll_ingress_single(now, &mut self.dev, &mut self.set.0[LO])
+        } else {
+            let n = &mut self.nics[ifc - 1];
+            n.iface.poll_ingress_single(now, &mut n.dev, &mut self.set.0[ifc])
+        };
+        !matches!(r, PollIngressSingleResult::None)
+    }
+
+    fn egress(&mut self, ifc: usize, now: smoltcp::time::Instant) {
+        if ifc == LO {
+            while let PollResult::SocketStateChanged = self.iface.poll_egress(now, &mut self.dev, &mut self.set.0[LO]) {}
+        } else {
+            let n = &mut self.nics[ifc - 1];
+            while let PollResult::SocketStateChanged = n.iface.poll_egress(now, &mut n.dev, &mut self.set.0[ifc]) {}
+        }
+    }
+
+    /// The earliest time any interface wants to be polled again.
+    fn poll_delay(&mut self) -> Option<smoltcp::time::Duration> {
+        let now = self.now();
+        let Inner { iface, nics, set, .. } = self;
+        let mut d = iface.poll_delay(now, &set.0[LO]);
+        for (i, n) in nics.iter_mut().enumerate() {
+            if let Some(x) = n.iface.poll_delay(now, &set.0[i + 1]) {
+                d = Some(d.map_or(x, |d| d.min(x)));
+            }
+        }
+        d
+    }
+
+    /// Every interface as the sandbox sees it.
+    fn interfaces(&self) -> Vec<IfInfo> {
+        let lo = IfInfo {
+            name: "lo".into(),
+            index: 1,
+            mac: [0; 6],
+            mtu: 65536,
+            loopback: true,
+            addrs: vec![(IpAddr::V4(Ipv4Addr::LOCALHOST), 8)],
+        };
+        std::iter::once(lo).chain(self.nics.iter().map(|n| n.info.clone())).collect()
     }
 
     // ---- Port table ----
@@ -446,10 +656,11 @@ impl Inner {
             .map(|(_, o)| o)
     }
 
-    /// Look at the packet about to be received. Returns whether to drop
-    /// it, and the smoltcp socket created to take it (a SYN).
-    fn pre_ingress(&mut self) -> (bool, Option<(u64, Handle)>) {
-        let Some(info) = self.dev.queue.front().and_then(|b| parse_pkt(b)) else {
+    /// Look at the packet about to be received on interface `ifc`.
+    /// Returns whether to drop it, and the smoltcp socket created to take
+    /// it (a SYN).
+    fn pre_ingress(&mut self, ifc: usize) -> (bool, Option<(u64, Handle)>) {
+        let Some(info) = self.rx_front(ifc).and_then(parse_pkt) else {
             return (false, None);
         };
         if let Some((src, dst)) = info.unreach {
@@ -465,8 +676,13 @@ impl Inner {
         if info.proto != 6 || !info.syn {
             return (false, None);
         }
+        // From the wire, only SYNs to our addresses (smoltcp drops the
+        // others).
+        if ifc != LO && !self.table.is_own(info.dst) {
+            return (false, None);
+        }
         // A retransmitted SYN of a connection in progress: smoltcp's.
-        let exists = self.set.iter().any(|(_, s)| match <tcp::Socket as AnySocket>::downcast(s) {
+        let exists = self.set.0[ifc].iter().any(|(_, s)| match <tcp::Socket as AnySocket>::downcast(s) {
             Some(t) => {
                 t.state() != tcp::State::Listen
                     && t.local_endpoint().is_some_and(|e| e.port == info.dport && ip_eq(e.addr, info.dst))
@@ -492,7 +708,7 @@ impl Inner {
         if t.listen(ep).is_err() {
             return (false, None);
         }
-        let h = self.set.add(t);
+        let h = self.set.add(ifc, t);
         pending.push(h);
         (false, Some((lid, h)))
     }
@@ -502,26 +718,13 @@ impl Inner {
     pub(crate) fn pump(&mut self) {
         let now = self.now();
         self.iface.poll_maintenance(now);
+        for n in &mut self.nics {
+            n.iface.poll_maintenance(now);
+        }
+        let ifcs = self.set.len();
         for _ in 0..PUMP_ROUNDS {
-            while !self.dev.queue.is_empty() {
-                let (drop, jit) = self.pre_ingress();
-                if drop {
-                    self.dev.drop_front();
-                    continue;
-                }
-                if let PollIngressSingleResult::None = self.iface.poll_ingress_single(now, &mut self.dev, &mut self.set) {
-                    break;
-                }
-                if let Some((lid, h)) = jit {
-                    // The SYN was not taken (invalid): do not leave a
-                    // listening socket that would take the next one.
-                    if self.set.get::<tcp::Socket>(h).state() == tcp::State::Listen {
-                        self.set.remove(h);
-                        if let Some(Sock { tcp: Tcp::Listening { pending, .. }, .. }) = self.socks.get_mut(&lid) {
-                            pending.retain(|x| *x != h);
-                        }
-                    }
-                }
+            for ifc in 0..ifcs {
+                self.ingress(ifc, now);
             }
             // Data reaching a closed socket's connection resets it (Linux
             // tcp_rcv_state_process after RCV_SHUTDOWN on an orphan).
@@ -531,17 +734,43 @@ impl Inner {
                     t.abort();
                 }
             }
-            while let PollResult::SocketStateChanged = self.iface.poll_egress(now, &mut self.dev, &mut self.set) {}
-            if self.dev.queue.is_empty() {
+            for ifc in 0..ifcs {
+                self.egress(ifc, now);
+            }
+            if (0..ifcs).all(|i| self.rx_empty(i)) {
                 break;
             }
         }
         self.bookkeep();
     }
 
+    /// Receive every packet waiting on interface `ifc`.
+    fn ingress(&mut self, ifc: usize, now: smoltcp::time::Instant) {
+        while !self.rx_empty(ifc) {
+            let (drop, jit) = self.pre_ingress(ifc);
+            if drop {
+                self.drop_front(ifc);
+                continue;
+            }
+            if !self.ingress_one(ifc, now) {
+                break;
+            }
+            if let Some((lid, h)) = jit {
+                // The SYN was not taken (invalid): do not leave a
+                // listening socket that would take the next one.
+                if self.set.get::<tcp::Socket>(h).state() == tcp::State::Listen {
+                    self.set.remove(h);
+                    if let Some(Sock { tcp: Tcp::Listening { pending, .. }, .. }) = self.socks.get_mut(&lid) {
+                        pending.retain(|x| *x != h);
+                    }
+                }
+            }
+        }
+    }
+
     fn bookkeep(&mut self) {
         let mut unbind: Vec<(u16, u64)> = Vec::new();
-        let Inner { socks, set, orphans, .. } = self;
+        let Inner { socks, set, orphans, udp_orphans, .. } = self;
         for (&id, s) in socks.iter_mut() {
             let mut next: Option<Tcp> = None;
             match &mut s.tcp {
@@ -598,7 +827,7 @@ impl Inner {
             if let Some(n) = next {
                 s.tcp = n;
             }
-            if let Some(h) = s.udp {
+            for &h in &s.udp {
                 if s.peer.is_some() || !s.v6 || s.opts.v6only {
                     let u = set.get_mut::<udp::Socket>(h);
                     while let Ok((_, m)) = u.peek() {
@@ -611,6 +840,15 @@ impl Inner {
                 }
             }
         }
+        let now = std::time::Instant::now();
+        udp_orphans.retain(|&(h, until)| {
+            if set.get::<udp::Socket>(h).send_queue() == 0 || now >= until {
+                set.remove(h);
+                false
+            } else {
+                true
+            }
+        });
         orphans.retain(|o| {
             if set.get::<tcp::Socket>(o.handle).state() == tcp::State::Closed {
                 set.remove(o.handle);
@@ -643,7 +881,7 @@ impl Inner {
     }
 }
 
-fn snapshot(set: &SocketSet<'static>, s: &Sock) -> Snap {
+fn snapshot(set: &Sets, s: &Sock) -> Snap {
     let bits = readiness(set, s);
     let mut snap = Snap { bits, ..Snap::default() };
     match &s.tcp {
@@ -655,14 +893,12 @@ fn snapshot(set: &SocketSet<'static>, s: &Sock) -> Snap {
         Tcp::Listening { ready, .. } => snap.queued = ready.len(),
         Tcp::Closed => {}
     }
-    if let Some(h) = s.udp {
-        snap.rx = set.get::<udp::Socket>(h).recv_queue();
-    }
+    snap.rx += s.udp.iter().map(|&h| set.get::<udp::Socket>(h).recv_queue()).sum::<usize>();
     snap
 }
 
 /// All POLL* bits of `s` now, as Linux's tcp_poll / datagram_poll.
-pub(crate) fn readiness(set: &SocketSet<'static>, s: &Sock) -> u32 {
+pub(crate) fn readiness(set: &Sets, s: &Sock) -> u32 {
     use events::*;
     let mut m = 0;
     if s.error.is_some() {
@@ -676,10 +912,8 @@ pub(crate) fn readiness(set: &SocketSet<'static>, s: &Sock) -> u32 {
             if s.shut_rd && s.shut_wr {
                 m |= POLLHUP;
             }
-            if let Some(h) = s.udp {
-                if set.get::<udp::Socket>(h).can_recv() {
-                    m |= READABLE;
-                }
+            if s.udp.iter().any(|&h| set.get::<udp::Socket>(h).can_recv()) {
+                m |= READABLE;
             }
             m |= WRITABLE;
         }
@@ -737,9 +971,7 @@ impl Core {
     /// Wake the timer thread if smoltcp now wants a poll earlier than the
     /// timer is waiting for.
     fn kick(&self, g: &mut Inner) {
-        let now = g.now();
-        let Inner { iface, set, .. } = g;
-        if let Some(d) = iface.poll_delay(now, set) {
+        if let Some(d) = g.poll_delay() {
             let at = std::time::Instant::now() + Duration::from_micros(d.total_micros());
             if g.timer_at.is_none_or(|t| at < t) {
                 self.cv.notify_one();
@@ -753,11 +985,7 @@ impl Core {
             if g.shutdown {
                 return;
             }
-            let now = g.now();
-            let delay = {
-                let Inner { iface, set, .. } = &mut *g;
-                iface.poll_delay(now, set)
-            };
+            let delay = g.poll_delay();
             match delay {
                 Some(d) if d.total_micros() == 0 => {
                     g.pump();
@@ -769,11 +997,7 @@ impl Core {
                     g = self.lock();
                     // smoltcp may keep asking for "now" (e.g. a zero
                     // window): never spin faster than once a millisecond.
-                    let now = g.now();
-                    let again = {
-                        let Inner { iface, set, .. } = &mut *g;
-                        iface.poll_delay(now, set)
-                    };
+                    let again = g.poll_delay();
                     if again.is_some_and(|d| d.total_micros() == 0) {
                         g.timer_at = Some(std::time::Instant::now() + Duration::from_millis(1));
                         g = self.cv.wait_timeout(g, Duration::from_millis(1)).unwrap_or_else(|e| e.into_inner()).0;
@@ -792,15 +1016,51 @@ impl Core {
             }
         }
     }
+
+    /// A NIC's receive thread: wait for frames on its link, queue them,
+    /// run the stack, wake the sockets. Ends (within a second) when the
+    /// `Stack` is dropped.
+    fn rx_main(self: Arc<Core>, nic: usize, link: Arc<dyn Link>) {
+        let mut buf = vec![0u8; RX_FRAME_MAX];
+        loop {
+            if self.lock().shutdown {
+                return;
+            }
+            if !link.wait(Duration::from_secs(1)) {
+                continue;
+            }
+            let mut g = self.lock();
+            let mut got = 0;
+            while got < RX_BATCH {
+                let Some(n) = link.recv(&mut buf) else { break };
+                got += 1;
+                if let Some(x) = g.nics.get_mut(nic) {
+                    x.dev.rx.push_back(buf[..n].to_vec());
+                }
+            }
+            if got == 0 {
+                continue;
+            }
+            g.pump();
+            let notes = g.collect();
+            self.kick(&mut g);
+            drop(g);
+            for (q, m) in notes {
+                q.notify(m);
+            }
+        }
+    }
 }
 
 /// One network stack (one per sandbox): a loopback interface with
-/// 127.0.0.1/8 and ::1, and every AF_INET/AF_INET6 socket on it.
+/// 127.0.0.1/8 and ::1, Ethernet NICs (`--network=sandbox`), and every
+/// AF_INET/AF_INET6 socket on them.
 ///
-/// smoltcp is driven synchronously by every socket operation, and by a
-/// timer thread ("netstack-timer") at the times smoltcp asks for
-/// (retransmissions, TIME_WAIT, keepalives). The thread ends when the
-/// `Stack` is dropped (sockets hold an `Arc<Stack>`).
+/// smoltcp is driven synchronously by every socket operation, by a timer
+/// thread ("netstack-timer") at the times smoltcp asks for
+/// (retransmissions, TIME_WAIT, keepalives, ARP retries), and by one
+/// receive thread per NIC ("netstack-rx") when frames arrive. The threads
+/// end when the `Stack` is dropped (sockets hold an `Arc<Stack>`).
 pub struct Stack {
     pub(crate) core: Arc<Core>,
 }
@@ -808,13 +1068,26 @@ pub struct Stack {
 impl Stack {
     /// A loopback-only stack (`--network=none`).
     pub fn new_loopback() -> Arc<Stack> {
-        let core = Arc::new(Core { inner: Mutex::new(Inner::new()), cv: Condvar::new() });
+        Self::new(Vec::new())
+    }
+
+    /// A stack with loopback and the NICs `nics` (IPv4 only on them; see
+    /// the crate docs). With no NIC it is [`Stack::new_loopback`].
+    pub fn new(nics: Vec<NicConfig>) -> Arc<Stack> {
+        let core = Arc::new(Core { inner: Mutex::new(Inner::new(&nics)), cv: Condvar::new() });
         let c2 = core.clone();
         let spawned = std::thread::Builder::new().name("netstack-timer".into()).spawn(move || c2.timer_main());
         if let Err(e) = spawned {
             // Without the timer, retransmissions wait for the next socket
             // operation; loopback never loses packets except dropped SYNs.
             tracing::warn!("netstack: cannot start the timer thread: {e}");
+        }
+        for (i, n) in nics.into_iter().enumerate() {
+            let c = core.clone();
+            let name = format!("netstack-rx-{}", n.name);
+            if let Err(e) = std::thread::Builder::new().name(name).spawn(move || c.rx_main(i, n.link)) {
+                tracing::warn!(nic = i, "netstack: cannot start the receive thread: {e}");
+            }
         }
         Arc::new(Stack { core })
     }
@@ -837,7 +1110,12 @@ impl Stack {
     /// Number of smoltcp sockets alive (including closed sockets' connections
     /// still in FIN_WAIT/TIME_WAIT), for tests and debugging.
     pub fn smoltcp_socket_count(&self) -> usize {
-        self.core.lock().set.iter().count()
+        self.core.lock().set.count()
+    }
+
+    /// The interfaces: `lo` (index 1), then the NICs.
+    pub fn interfaces(&self) -> Vec<IfInfo> {
+        self.core.lock().interfaces()
     }
 }
 

@@ -18,9 +18,13 @@
 //! both families (the family registry is process-global; one sandbox runs
 //! per process).
 //!
+//! * the interface ioctls SIOCGIFCONF, SIOCGIFNAME/INDEX/FLAGS/ADDR/
+//!   NETMASK/BRDADDR/HWADDR/MTU/METRIC/TXQLEN/MAP (`netstack::ifreq`).
+//!
 //! Not supported here: control messages on inet sockets (SCM_RIGHTS /
 //! SCM_CREDENTIALS are EINVAL, as Linux; IP-level cmsgs are ignored on
-//! send and none are returned), SIOCOUTQ and other socket ioctls (ENOTTY).
+//! send and none are returned), SIOCOUTQ, the SIOCSIF* setters and other
+//! socket ioctls (ENOTTY).
 
 use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
@@ -29,14 +33,15 @@ use std::sync::{Arc, Mutex};
 use abi::{Errno, SysResult};
 use fs::file::UserMemory;
 use fs::waiter::Waker;
-use netstack::{decode_sockaddr, encode_sockaddr, sockaddr_family, InetSocket, Stack};
+use netstack::{decode_sockaddr, encode_sockaddr, ifreq, sockaddr_family, InetSocket, Stack};
 
 use super::{register_family, Control, Family, RecvMsg, SockCtx, Socket};
 
-/// Create this sandbox's loopback stack and register AF_INET and AF_INET6
-/// over it. Call once at boot, before the workload runs.
-pub fn register_inet() -> Arc<Stack> {
-    let stack = Stack::new_loopback();
+/// Create this sandbox's stack — loopback, plus the NICs of
+/// `--network=sandbox` — and register AF_INET and AF_INET6 over it. Call
+/// once at boot, before the workload runs.
+pub fn register_inet(nics: Vec<netstack::NicConfig>) -> Arc<Stack> {
+    let stack = Stack::new(nics);
     register_family(libc::AF_INET, Arc::new(InetFamily { stack: stack.clone(), domain: libc::AF_INET }));
     register_family(libc::AF_INET6, Arc::new(InetFamily { stack: stack.clone(), domain: libc::AF_INET6 }));
     stack
@@ -265,6 +270,31 @@ impl Socket for Inet {
                 }
                 let v = self.sock.available().min(i32::MAX as usize) as i32;
                 mem.write(arg, &v.to_ne_bytes())?;
+                Ok(0)
+            }
+            ifreq::SIOCGIFCONF => {
+                let mut conf = [0u8; ifreq::IFCONF_LEN];
+                mem.read(arg, &mut conf)?;
+                let len = i32::from_ne_bytes([conf[0], conf[1], conf[2], conf[3]]);
+                let buf = u64::from_ne_bytes(conf[8..16].try_into().map_err(|_| Errno::EFAULT)?);
+                let recs = ifreq::ifconf_records(&self.sock.stack().interfaces());
+                // A NULL buffer asks for the length needed; otherwise as
+                // many whole records as fit.
+                let n = if buf == 0 {
+                    recs.len()
+                } else {
+                    let fit = (len.max(0) as usize / ifreq::IFREQ_LEN * ifreq::IFREQ_LEN).min(recs.len());
+                    mem.write(buf, &recs[..fit])?;
+                    fit
+                };
+                mem.write(arg, &(n as i32).to_ne_bytes())?;
+                Ok(0)
+            }
+            c if ifreq::is_ifreq_ioctl(c) => {
+                let mut req = [0u8; ifreq::IFREQ_LEN];
+                mem.read(arg, &mut req)?;
+                let out = ifreq::ifreq_ioctl(&self.sock.stack().interfaces(), c, &req)?;
+                mem.write(arg, &out)?;
                 Ok(0)
             }
             _ => Err(Errno::ENOTTY),
