@@ -30,6 +30,8 @@ pub use server::{serve, Server, ServerOptions};
 pub enum GoferError {
     #[error("{what}: {errno}")]
     Host { what: String, errno: Errno },
+    #[error("confining the gofer: {0}")]
+    Confine(String),
 }
 
 /// A connected `SOCK_SEQPACKET` unix socket pair (close-on-exec): one end
@@ -42,30 +44,32 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd), GoferError> {
 }
 
 /// The body of the `runsc-rs gofer` subcommand: serve `rootfs` on `sock`
-/// until the Sentry closes it.
-pub fn run_gofer_process(rootfs: &Path, sock: OwnedFd, read_only: bool) -> Result<(), GoferError> {
+/// until the Sentry closes it. `rootfs` is a directory, or a regular file
+/// for a file bind mount (then that file is all the gofer serves). The
+/// host path itself is resolved by the host (as runc resolves a bind
+/// mount's source); from then on only the opened inode counts.
+///
+/// `confine` is called once every fd the server needs is open and before
+/// the first request is read: the runtime confines the process there
+/// (seccomp filter, mount namespace, an empty root).
+pub fn run_gofer_process(
+    rootfs: &Path,
+    sock: OwnedFd,
+    read_only: bool,
+    confine: impl FnOnce() -> Result<(), String>,
+) -> Result<(), GoferError> {
     // Modes come from the Sentry with the workload's umask already applied.
     sys::set_umask(0);
     let root = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .custom_flags(libc::O_PATH)
         .open(rootfs)
         .map_err(|e| GoferError::Host {
             what: format!("open rootfs {}", rootfs.display()),
             errno: e.into(),
         })?;
     let mut server = Server::new(root.into(), ServerOptions { read_only })?;
-    confine()?;
+    confine().map_err(GoferError::Confine)?;
     tracing::info!(rootfs = %rootfs.display(), read_only, "gofer serving");
     server.serve(std::os::fd::AsFd::as_fd(&sock))
-}
-
-/// Confine the Gofer process to what serving needs (seccomp filter,
-/// namespaces, an empty root). Runs after every fd the server needs is open
-/// and before the first request is read.
-///
-/// Not yet implemented: a later issue adds the seccomp allow-list and the
-/// namespace setup here.
-fn confine() -> Result<(), GoferError> {
-    Ok(())
 }

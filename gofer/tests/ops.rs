@@ -803,7 +803,8 @@ fn run_gofer_process_serves_a_path() {
     fs::write(dir.path().join("hello"), b"hi").unwrap();
     let (c, s) = gofer::socketpair().unwrap();
     let p = dir.path().to_path_buf();
-    let h = std::thread::spawn(move || gofer::run_gofer_process(&p, s, true));
+    // No confinement in a test thread (it would confine the test binary).
+    let h = std::thread::spawn(move || gofer::run_gofer_process(&p, s, true, || Ok(())));
     let client = Client::new(c);
     let (root, _) = client.attach().unwrap();
     let (f, st) = client.walk(root, b"hello").unwrap();
@@ -815,5 +816,5 @@ fn run_gofer_process_serves_a_path() {
 
     let (_c, s) = gofer::socketpair().unwrap();
     let missing = dir.path().join("nope");
-    assert!(gofer::run_gofer_process(&missing, s, false).is_err());
+    assert!(gofer::run_gofer_process(&missing, s, false, || Ok(())).is_err());
 }

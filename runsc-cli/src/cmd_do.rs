@@ -40,13 +40,13 @@ pub fn run(cli: &Cli, a: &DoArgs) -> Result<i32> {
         PlatformArg::Ptrace => PlatformKind::Ptrace,
         PlatformArg::Kvm => PlatformKind::Kvm,
     };
-    if cli.network != "none" {
-        bail!("--network={} is not supported yet (only none)", cli.network);
-    }
     let root = a.rootfs.clone().unwrap_or_else(|| PathBuf::from("/"));
     let root = root.canonicalize().with_context(|| format!("rootfs {}", root.display()))?;
     let (uid, gid) = a.user.split_once(':').map(|(u, g)| (u.parse(), g.parse())).context("--user is uid:gid")?;
     let (uid, gid): (u32, u32) = (uid.context("uid")?, gid.context("gid")?);
+    // `do` makes no network namespace: loopback only unless asked (then
+    // the current netns, e.g. from `ip netns exec`, is taken over).
+    let network = crate::network::setup(cli.network.unwrap_or(crate::network::NetworkArg::None))?;
 
     let (ours, theirs) = gofer::socketpair().context("gofer socket")?;
     // The gofer never writes: every change stays in the sandbox's layer.
@@ -79,7 +79,15 @@ pub fn run(cli: &Cli, a: &DoArgs) -> Result<i32> {
         stdio: dup_stdio()?,
         console: false,
         opts: KernelOptions { strace: cli.strace, ..Default::default() },
-        setup: None,
+        // /sys: the Sentry's sysfs, as in a container's default mounts.
+        setup: Some(Box::new(|k: &std::sync::Arc<sentry::kernel::Kernel>| {
+            if let Err(e) = sentry::fsyscalls::mount::mount_sysfs(k, b"/sys") {
+                tracing::warn!("no sysfs on /sys: {e}");
+            }
+            Ok(())
+        })),
+        before_run: Some(crate::confine::sentry_hook(cli)),
+        network,
     };
     let outcome = run_sandbox(cfg);
     let _ = gofer.kill();

@@ -2,7 +2,9 @@
 
 mod cmd_do;
 mod cmd_gofer;
+mod confine;
 mod logging;
+mod network;
 mod oci;
 mod spawn;
 
@@ -47,9 +49,11 @@ pub struct Cli {
     /// Write the Sentry's logs to this file.
     #[arg(long = "debug-log", global = true)]
     pub debug_log: Option<std::path::PathBuf>,
-    /// Network: none (loopback only) is the only mode so far.
-    #[arg(long, global = true, default_value = "none")]
-    pub network: String,
+    /// Network: sandbox (the network namespace's interfaces, taken over
+    /// by the sandbox's own stack; the default for containers) or none
+    /// (loopback only; the default for `do`). host is not supported.
+    #[arg(long, global = true, value_enum)]
+    pub network: Option<network::NetworkArg>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -129,7 +133,7 @@ fn main() {
     use oci::cmds;
     let r: Result<i32> = match command {
         Command::Do(a) => cmd_do::run(&cli, a),
-        Command::Gofer(a) => cmd_gofer::run(a).map(|_| 0),
+        Command::Gofer(a) => cmd_gofer::run(&cli, a).map(|_| 0),
         Command::Boot(a) => oci::sandbox::run(&cli, a),
         Command::ExecWait(a) => cmds::exec_wait(&cli, a),
         Command::Create(a) => cmds::create(&cli, a),

@@ -466,3 +466,175 @@ fn a_container_joining_a_uts_namespace_takes_its_hostname() {
     // The host's own name is untouched.
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host);
 }
+
+/// A bind mount of a regular file is the live host file, served by its own
+/// gofer: the container's writes reach the host, host changes made while it
+/// runs are seen, "ro" refuses writes with EROFS, and /proc/mounts shows it.
+#[test]
+fn file_bind_mounts_are_the_live_host_files() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::fs::MetadataExt;
+    let script = "cat /mnt/rw.txt; echo from-container > /mnt/rw.txt && echo written; read go; cat /mnt/rw.txt; \
+                  busybox stat -c 'stat %s %i' /mnt/rw.txt; cat /etc/ro.conf; \
+                  (echo x > /etc/ro.conf) 2>&1; echo ro-status $?; \
+                  busybox grep /mnt/rw.txt /proc/mounts; busybox grep /etc/ro.conf /proc/mounts";
+    let e = Env::new("filebind", &["sh", "-c", script]);
+    let (rw, ro) = (e.dir.join("host-rw.txt"), e.dir.join("host-ro.conf"));
+    std::fs::write(&rw, "initial\n").unwrap();
+    std::fs::write(&ro, "ro-content\n").unwrap();
+    // The image has its own /etc/ro.conf: the bind hides it. /mnt/rw.txt
+    // does not exist: its mountpoint is made.
+    std::fs::create_dir_all(e.bundle().join("rootfs/etc")).unwrap();
+    std::fs::write(e.bundle().join("rootfs/etc/ro.conf"), "image\n").unwrap();
+    let mut c = config(&["sh", "-c", script]);
+    // A writable root: EROFS can only come from the "ro" bind itself.
+    c["root"]["readonly"] = json!(false);
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/mnt/rw.txt", "type": "bind", "source": rw, "options": ["rbind", "rw"]}));
+    mounts.push(json!({"destination": "/etc/ro.conf", "type": "bind", "source": ro, "options": ["rbind", "ro"]}));
+    e.write_config(c.clone());
+    let b = e.bundle();
+    let mut child = e
+        .cmd(&["run", "--bundle", b.to_str().unwrap(), &e.id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runsc-rs run");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "initial\n");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "written\n");
+    assert_eq!(std::fs::read_to_string(&rw).unwrap(), "from-container\n");
+    // Changed on the host while the container runs (same inode).
+    std::fs::write(&rw, "from-host\n").unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}\n{stderr}");
+    let lines: Vec<&str> = rest.lines().collect();
+    let ino = std::fs::metadata(&rw).unwrap().ino();
+    assert_eq!(lines[0], "from-host", "{rest}");
+    assert_eq!(lines[1], format!("stat 10 {ino}"), "{rest}");
+    assert_eq!(lines[2], "ro-content", "{rest}");
+    assert!(lines[3].contains("Read-only file system"), "{rest}");
+    assert!(lines[4].starts_with("ro-status ") && lines[4] != "ro-status 0", "{rest}");
+    assert!(lines[5].split_whitespace().nth(1) == Some("/mnt/rw.txt") && lines[5].contains(" rw"), "{rest}");
+    assert!(lines[6].split_whitespace().nth(1) == Some("/etc/ro.conf") && lines[6].contains(" ro"), "{rest}");
+    assert_eq!(std::fs::read_to_string(&ro).unwrap(), "ro-content\n");
+    assert_eq!(std::fs::read_to_string(e.bundle().join("rootfs/etc/ro.conf")).unwrap(), "image\n");
+
+    // With a read-only root (docker --read-only) the file bind still
+    // mounts, and stays writable.
+    c["root"]["readonly"] = json!(true);
+    c["process"]["args"] = json!(["sh", "-c", "echo appended >> /mnt/rw.txt && cat /etc/ro.conf"]);
+    e.write_config(c);
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(ok(o), "ro-content\n");
+    assert_eq!(std::fs::read_to_string(&rw).unwrap(), "from-host\nappended\n");
+}
+
+
+/// `linux.sysctl`: namespaced keys are recorded at /proc/sys/<key with
+/// dots as slashes>, readable by all, rewritable by root.
+#[test]
+fn sysctls_recorded_under_proc_sys() {
+    let script = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax; \
+                  echo 0 > /proc/sys/net/ipv4/ip_forward && cat /proc/sys/net/ipv4/ip_forward";
+    let e = Env::new("sysctl", &["sh", "-c", script]);
+    let mut c = config(&["sh", "-c", script]);
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "network"}]);
+    c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "4096"});
+    e.write_config(c.clone());
+    let b = e.bundle();
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    assert_eq!(ok(o), "1\n4096\n0\n");
+
+    // Not namespaced: create fails, saying why, and leaves nothing.
+    c["linux"]["sysctl"] = json!({"vm.swappiness": "10"});
+    e.write_config(c.clone());
+    let o = e.create(&[]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("sysctl \"vm.swappiness\" is not in a separate kernel namespace"), "{}", err(&o));
+    assert!(!e.run(&["state", &e.id]).status.success());
+    // Namespaced, but the config shares the host's network namespace.
+    c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}]);
+    e.write_config(c);
+    let o = e.create(&[]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("not allowed in the host's network namespace"), "{}", err(&o));
+}
+
+/// A sysfs mount gets the Sentry's sysfs, and mount(2) of sysfs works
+/// inside the sandbox.
+#[test]
+fn sysfs_mount_shows_the_cpus() {
+    let script = "cat /sys/devices/system/cpu/online; busybox grep ' /sys ' /proc/mounts; \
+                  busybox mkdir /scratch/s && busybox mount -t sysfs sysfs /scratch/s && cat /scratch/s/devices/system/cpu/possible; \
+                  echo 1 > /sys/devices/system/cpu/online || echo refused";
+    let e = Env::new("sysfs", &["sh", "-c", script]);
+    let mut c = config(&["sh", "-c", script]);
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}));
+    e.write_config(c);
+    let b = e.bundle();
+    let o = e.run(&["run", "--bundle", b.to_str().unwrap(), &e.id]);
+    let out = ok(o);
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64);
+    let cpus = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], cpus, "{out}");
+    assert_eq!(lines[1], "sysfs /sys sysfs ro,nosuid,nodev,noexec 0 0", "{out}");
+    assert_eq!(lines[2], cpus, "{out}");
+    assert_eq!(lines[3], "refused", "{out}");
+}
+
+/// (Seccomp mode, number of filters) of a host process.
+fn seccomp_status(pid: u32) -> (u32, u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u32 { status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().parse().unwrap()).unwrap() };
+    (field("Seccomp:"), field("Seccomp_filters:"))
+}
+
+/// Confinement: the sandbox process installs its seccomp filters at
+/// `start` (before the first workload instruction, after setup), and every
+/// gofer runs under its own filter with an empty root from the beginning.
+#[test]
+fn the_sandbox_is_confined_once_started_and_its_gofers_always() {
+    let e = Env::new("seccomp", &["sleep", "1000"]);
+    let o = e.create(&[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let pid = e.state()["pid"].as_i64().unwrap() as u32;
+    assert_eq!(seccomp_status(pid).0, 0, "not confined before start");
+    let mut gofers = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        for c in std::fs::read_to_string(t.path().join("children")).unwrap_or_default().split_whitespace() {
+            let c: u32 = c.parse().unwrap();
+            if std::fs::read(format!("/proc/{c}/cmdline")).is_ok_and(|s| s.split(|&b| b == 0).nth(1) == Some(b"gofer")) {
+                gofers.push(c);
+            }
+        }
+    }
+    assert!(!gofers.is_empty());
+    for g in &gofers {
+        assert_eq!(seccomp_status(*g), (2, 1), "gofer {g}");
+        assert_eq!(std::fs::read_dir(format!("/proc/{g}/root")).unwrap().count(), 0, "gofer {g} sees host files");
+    }
+    ok(e.run(&["start", &e.id]));
+    assert_eq!(seccomp_status(pid), (2, 2));
+    // Still serving control requests: exec, ps, kill.
+    let o = e.run(&["exec", &e.id, "echo", "hi"]);
+    assert_eq!(ok(o), "hi\n");
+    assert!(ok(e.run(&["ps", &e.id])).lines().count() >= 2);
+    ok(e.run(&["kill", &e.id, "KILL"]));
+    e.wait_stopped();
+    ok(e.run(&["delete", &e.id]));
+}

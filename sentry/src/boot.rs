@@ -53,10 +53,18 @@ pub struct SandboxConfig {
     /// is made (its cwd looked up): the OCI runtime mounts the container's
     /// other mounts here.
     pub setup: Option<SetupFn>,
+    /// Called once, in [`Sandbox::start`], right before the first workload
+    /// instruction can run: the runtime confines the Sentry here (seccomp).
+    pub before_run: Option<BeforeRunFn>,
+    /// The NICs of `--network=sandbox` (empty: loopback only).
+    pub network: Vec<netstack::NicConfig>,
 }
 
 /// See [`SandboxConfig::setup`].
 pub type SetupFn = Box<dyn FnOnce(&Arc<Kernel>) -> Result<(), String> + Send>;
+
+/// See [`SandboxConfig::before_run`].
+pub type BeforeRunFn = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// How the first process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +190,7 @@ pub struct Sandbox {
     path: Vec<u8>,
     argv: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
+    before_run: Option<BeforeRunFn>,
 }
 
 /// Run the sandbox to completion: returns how the first process ended.
@@ -201,7 +210,7 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
     let pages = Arc::new(PageAllocator::new(mem));
     let vfs = build_vfs(&cfg)?;
     let k = Kernel::new(platform.clone(), pages.clone(), vfs.clone(), cfg.opts.clone());
-    crate::socket::inet::register_inet();
+    crate::socket::inet::register_inet(cfg.network);
     mount_proc(&k)?;
     if let Some(setup) = cfg.setup {
         setup(&k).map_err(BootError::Setup)?;
@@ -262,14 +271,17 @@ pub fn build_sandbox(cfg: SandboxConfig) -> Result<Sandbox, BootError> {
     }
     let argv0 = cfg.argv.first().cloned().ok_or(BootError::Fs("empty command", Errno::EINVAL))?;
     let path = resolve_command(&vfs, &ctx, &argv0, &cfg.env);
-    Ok(Sandbox { kernel: k, init: task, path, argv: cfg.argv, env: cfg.env })
+    Ok(Sandbox { kernel: k, init: task, path, argv: cfg.argv, env: cfg.env, before_run: cfg.before_run })
 }
 
 impl Sandbox {
     /// Start the first process (its execve, then the workload); returns
     /// the kernel, whose `wait_done` gives init's wait status.
     pub fn start(self) -> Result<Arc<Kernel>, BootError> {
-        let Sandbox { kernel, init, path, argv, env } = self;
+        let Sandbox { kernel, init, path, argv, env, before_run } = self;
+        if let Some(f) = before_run {
+            f().map_err(BootError::Setup)?;
+        }
         run::spawn_init(init, Box::new(move |t| crate::task::exec::do_execve(t, None, None, path, argv, env, 0).map(|_| ())))
             .map_err(|e| BootError::Fs("spawn", e.into()))?;
         Ok(kernel)

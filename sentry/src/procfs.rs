@@ -44,7 +44,7 @@ pub fn provider(k: &Arc<Kernel>) -> Arc<dyn ProcProvider> {
 struct Provider(Arc<Inner>);
 
 fn ncpus() -> u32 {
-    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+    crate::task::host_cpus() as u32
 }
 
 /// The host's /proc/cpuinfo as read at boot (before confinement), or a
@@ -126,6 +126,19 @@ impl ProcProvider for Provider {
 
     fn release(&self) -> (String, String) {
         (RELEASE.into(), VERSION.into())
+    }
+
+    fn sysctls(&self) -> Vec<(String, String)> {
+        self.0.k.upgrade().map(|k| k.sysctls.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
+    }
+
+    /// Recorded, no effect (kernel.domainname: uname's domain name).
+    fn set_sysctl(&self, key: &str, value: &str) -> SysResult<()> {
+        let k = self.0.k.upgrade().ok_or(Errno::ESRCH)?;
+        let mut s = k.sysctls.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = s.iter_mut().find(|(k, _)| k == key).ok_or(Errno::ENOENT)?;
+        slot.1 = value.to_string();
+        Ok(())
     }
 }
 

@@ -71,8 +71,10 @@ fn global_args(cli: &Cli) -> Vec<String> {
         v.push("--debug-log".into());
         v.push(l.to_string_lossy().into_owned());
     }
-    v.push("--network".into());
-    v.push(cli.network.clone());
+    if let Some(n) = cli.network {
+        v.push("--network".into());
+        v.push(n.as_str().into());
+    }
     v
 }
 

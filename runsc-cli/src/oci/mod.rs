@@ -20,8 +20,10 @@
 //!   never written), one per directory bind mount (writable unless `ro`);
 //!   a bind-mounted *file* (docker's /etc/hosts, resolv.conf) is copied
 //!   into the sandbox's writable layer. tmpfs mounts are made in the
-//!   sandbox; proc/dev are always there; sysfs, devpts, mqueue, cgroup
-//!   mounts are accepted and not mounted yet.
+//!   sandbox; proc/dev are always there; sysfs mounts get the Sentry's
+//!   synthetic sysfs (`fs::sysfs`); devpts, mqueue, cgroup mounts are
+//!   accepted and not mounted yet. `linux.sysctl` is validated as runc
+//!   does (`spec::sysctls`) and recorded under the sandbox's /proc/sys.
 //! * **create stops before the user process runs**: the sandbox is built
 //!   ([`sentry::boot::build_sandbox`]: memory file, platform, gofer-backed
 //!   rootfs, mounts, /dev, /proc, kernel, pid 1 with its stdio) and then
@@ -53,7 +55,10 @@
 //!   the limits, and the sandbox process joins them before building
 //!   anything; delete removes them. pause/resume freeze/thaw the freezer
 //!   cgroup (the Sentry and every stub at once).
-//! * **Not yet**: seccomp/namespace confinement of the Sentry, `update`,
+//! * **Confinement** (`crate::confine`): the sandbox process installs its
+//!   seccomp filters at `start`, before the first workload instruction;
+//!   each gofer runs under its own filter with an empty root.
+//! * **Not yet**: namespaces and an empty root for the Sentry, `update`,
 //!   `checkpoint`/`restore`, networking beyond joining a netns, devpts in
 //!   the sandbox, `ps` with host pids.
 

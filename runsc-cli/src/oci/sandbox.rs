@@ -137,7 +137,8 @@ pub fn run(cli: &Cli, a: &BootArgs) -> Result<i32> {
         Err(_) => 255,
     };
     info!(code, "the container's init has exited");
-    let _ = std::fs::remove_file(a.state_dir.join("control.sock"));
+    // control.sock stays until `delete` removes the state directory: the
+    // sandbox is confined by now and names no host path.
     stop_gofers(&mut gofers);
     Ok(code)
 }
@@ -160,17 +161,23 @@ fn dup_stdio() -> Result<Vec<OwnedFd>> {
 enum Extra {
     /// A directory served by its own gofer.
     Gofer { dest: String, client: OwnedFd, read_only: bool },
-    /// A host file copied into the sandbox's writable layer.
-    File { dest: String, data: Vec<u8> },
+    /// A regular file served by its own gofer (rooted at that file),
+    /// mounted over a file at `dest`.
+    File { dest: String, client: OwnedFd, read_only: bool },
+    /// Any other kind of source (a device, a socket): its content copied
+    /// into the sandbox's writable layer.
+    Copy { dest: String, data: Vec<u8> },
     Tmpfs { dest: String },
+    /// The Sentry's synthetic sysfs.
+    Sysfs { dest: String, flags: fs::mount::MountFlags },
 }
 
 /// The host namespaces the config names, for the sandbox process (and the
 /// gofers and stubs it starts). Returns the sandbox's hostname.
 ///
 /// - network with a path: joined, so the sandbox sits in the pod's netns
-///   (the sandbox's stack is loopback-only for now, but the host side
-///   lives there);
+///   (which `--network=sandbox`, the default, then takes over: see
+///   crate::network);
 /// - uts with a path (a pod's containers join the pause container's): joined,
 ///   and its hostname is the sandbox's when the config sets none;
 /// - a new uts namespace with a hostname: made and named, so containers
@@ -224,6 +231,8 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         }
     }
     let hostname = host_namespaces(&spec)?;
+    // In the container's netns, before the Sentry is confined.
+    let network = crate::network::setup_oci(cli.network.unwrap_or(crate::network::NetworkArg::Sandbox), &spec)?;
     let root = super::spec::rootfs(&a.bundle, &spec)?.canonicalize().context("rootfs")?;
     // root.readonly (docker --read-only): the root becomes read-only once
     // the mount points and copied files are in place.
@@ -242,13 +251,14 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
                 let src = m.source().clone().context("bind mount without a source")?;
                 let src = if src.is_absolute() { src } else { a.bundle.join(src) };
                 let read_only = opts.iter().any(|o| o == "ro");
-                if src.is_dir() {
+                let meta = std::fs::metadata(&src).with_context(|| format!("bind mount source {}", src.display()))?;
+                if meta.is_dir() || meta.is_file() {
                     let (c, s) = gofer::socketpair().context("gofer socket")?;
                     gofers.push(crate::spawn::gofer(&src, s, read_only)?);
-                    extras.push(Extra::Gofer { dest, client: c, read_only });
+                    extras.push(if meta.is_dir() { Extra::Gofer { dest, client: c, read_only } } else { Extra::File { dest, client: c, read_only } });
                 } else {
                     let data = std::fs::read(&src).with_context(|| format!("bind mount source {}", src.display()))?;
-                    extras.push(Extra::File { dest, data });
+                    extras.push(Extra::Copy { dest, data });
                 }
             }
             // The sandbox's own /dev (devfs with /dev/pts) is already
@@ -256,6 +266,11 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
             // mount) would hide /dev/null, /dev/ptmx and the ttys.
             "tmpfs" if dest.trim_end_matches('/') == "/dev" => info!("mount tmpfs on /dev: the sandbox's devfs stands for it"),
             "tmpfs" => extras.push(Extra::Tmpfs { dest }),
+            "sysfs" => {
+                let has = |o: &str| opts.iter().any(|x| x == o);
+                let flags = fs::mount::MountFlags { readonly: has("ro"), nosuid: has("nosuid"), nodev: has("nodev"), noexec: has("noexec") };
+                extras.push(Extra::Sysfs { dest, flags });
+            }
             // Already there (/proc, /dev), or not modelled yet.
             _ => info!("mount {typ} on {dest}: accepted, not mounted"),
         }
@@ -266,6 +281,7 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
     let opts = KernelOptions {
         strace: cli.strace,
         hostname,
+        sysctls: super::spec::sysctls(&spec)?,
         ..Default::default()
     };
     let cfg = SandboxConfig {
@@ -286,6 +302,8 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
         console: process.terminal().unwrap_or(false),
         opts,
         setup: Some(Box::new(move |k: &Arc<Kernel>| mount_extras(k, extras, read_only_root))),
+        before_run: Some(crate::confine::sentry_hook(cli)),
+        network,
     };
     let sandbox = build_sandbox(cfg).context("building the sandbox")?;
     {
@@ -331,6 +349,15 @@ fn prepare(cli: &Cli, a: &BootArgs, gofers: &mut Vec<Child>) -> Result<(Arc<Serv
     Ok((server, listener))
 }
 
+/// Mount the gofer at the other end of `client` (a directory or a file
+/// root) on `dest`, which exists and is of the same kind.
+fn mount_gofer(k: &Kernel, ctx: &fs::vfs::Context, dest: &str, client: OwnedFd, read_only: bool) -> Result<(), String> {
+    let fs = fs::goferfs::GoferFs::new(Arc::new(gofer::Client::new(client))).map_err(|e| format!("bind mount {dest}: {e}"))?;
+    let flags = fs::mount::MountFlags { readonly: read_only, ..Default::default() };
+    k.vfs.mount(ctx, None, dest.as_bytes(), fs, flags, "bind").map_err(|e| format!("bind mount {dest}: {e}"))?;
+    Ok(())
+}
+
 /// mkdir -p inside the sandbox, as root.
 fn mkdir_p(k: &Kernel, path: &str) -> Result<(), String> {
     let ctx = k.vfs.root_context(fs::creds::Creds::root(), 0);
@@ -353,16 +380,28 @@ fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>, read_only_root: bool) -> Re
         match e {
             Extra::Gofer { dest, client, read_only } => {
                 mkdir_p(k, &dest)?;
-                let fs = fs::goferfs::GoferFs::new(Arc::new(gofer::Client::new(client))).map_err(|e| format!("bind mount {dest}: {e}"))?;
-                let flags = MountFlags { readonly: read_only, ..Default::default() };
-                k.vfs.mount(&ctx, None, dest.as_bytes(), fs, flags, "bind").map_err(|e| format!("bind mount {dest}: {e}"))?;
+                mount_gofer(k, &ctx, &dest, client, read_only)?;
+            }
+            Extra::File { dest, client, read_only } => {
+                // The mountpoint is a file: the image's, or an empty one
+                // made in the writable layer (as runc does).
+                if let Some((dir, _)) = dest.rsplit_once('/') {
+                    mkdir_p(k, dir)?;
+                }
+                k.vfs.open(&ctx, None, dest.as_bytes(), libc::O_RDONLY | libc::O_CREAT, 0o644).map_err(|e| format!("bind mount of a file on {dest}: {e}"))?;
+                mount_gofer(k, &ctx, &dest, client, read_only)?;
             }
             Extra::Tmpfs { dest } => {
                 mkdir_p(k, &dest)?;
                 let fs = fs::tmpfs::TmpFs::new(0o1777, fs::types::Owner { uid: 0, gid: 0 });
                 k.vfs.mount(&ctx, None, dest.as_bytes(), fs, MountFlags::default(), "tmpfs").map_err(|e| format!("tmpfs on {dest}: {e}"))?;
             }
-            Extra::File { dest, data } => {
+            Extra::Sysfs { dest, flags } => {
+                mkdir_p(k, &dest)?;
+                let fs = sentry::fsyscalls::mount::new_sysfs();
+                k.vfs.mount(&ctx, None, dest.as_bytes(), fs, flags, "sysfs").map_err(|e| format!("sysfs on {dest}: {e}"))?;
+            }
+            Extra::Copy { dest, data } => {
                 let r = (|| {
                     if let Some((dir, _)) = dest.rsplit_once('/') {
                         mkdir_p(k, dir)?;
@@ -379,9 +418,8 @@ fn mount_extras(k: &Arc<Kernel>, extras: Vec<Extra>, read_only_root: bool) -> Re
                 })();
                 match r {
                     Ok(()) => {}
-                    // A read-only rootfs has no layer to copy the file
-                    // into (docker's /etc/hosts, resolv.conf, hostname):
-                    // the image's own file stays.
+                    // A read-only rootfs may have no layer to copy the
+                    // content into: the image's own file stays.
                     Err(e) if read_only_root => warn!("{e} (read-only rootfs: skipped)"),
                     Err(e) => return Err(e),
                 }

@@ -321,9 +321,17 @@ impl CapSets {
     }
 }
 
+/// The number of host CPUs, read once: std reads cgroup files under /proc
+/// and /sys for it, which a confined Sentry cannot open (the sandbox calls
+/// this before confining itself).
+pub fn host_cpus() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
 /// The mask of every host CPU (at most 64).
 pub fn all_cpus() -> u64 {
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64);
+    let n = host_cpus().min(64);
     if n == 64 {
         u64::MAX
     } else {
