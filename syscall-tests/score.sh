@@ -6,7 +6,7 @@
 #
 # Runtimes: native (always), runc (/usr/sbin/runc or RUNC=...), gVisor
 # (/usr/bin/runsc or RUNSC=..., with --network=none), and runsc-rs when its
-# binary can be found (RUNSC_RS=... or PATH or target/). Needs root for the
+# binary can be found (RUNSC_RS=..., else target/, else PATH). Needs root for the
 # OCI runtimes.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,8 +34,9 @@ RUNC="${RUNC:-/usr/sbin/runc}"
 [ -x "$RUNC" ] && run runc "oci:$RUNC"
 RUNSC="${RUNSC:-/usr/bin/runsc}"
 [ -x "$RUNSC" ] && run gvisor "oci:$RUNSC" -- --network=none
-rs="${RUNSC_RS:-$(command -v runsc-rs || true)}"
-for p in "$rs" target/release/runsc-rs target/debug/runsc-rs; do
+# This tree's build before an installed copy (which may be older).
+tgt="${CARGO_TARGET_DIR:-$PWD/target}"
+for p in "${RUNSC_RS:-}" "$tgt/release/runsc-rs" "$tgt/debug/runsc-rs" "$(command -v runsc-rs || true)"; do
     if [ -n "$p" ] && [ -x "$p" ]; then
         run runsc-rs runsc-rs --runsc-rs "$p"
         break
