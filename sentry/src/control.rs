@@ -138,7 +138,7 @@ impl Kernel {
             p.tasks.insert(pid, task.clone());
             task
         };
-        let pid = task.tid;
+        let pid = task.tid();
         if let Some(t) = terminal {
             if let Some(tty) = t.tty() {
                 tty.set_controlling(pid, pid);

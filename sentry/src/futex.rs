@@ -87,7 +87,7 @@ impl Futexes {
     /// EDEADLK, ESRCH, hand-over on unlock) is Linux's.
     pub fn lock_pi(&self, t: &mut Thread, addr: u64, deadline: Option<Instant>, try_only: bool, private: bool) -> SysResult<u64> {
         let k = key(&t.mm, addr, private)?;
-        let tid = t.task.tid as u32;
+        let tid = t.task.tid() as u32;
         loop {
             let me = {
                 let mut q = self.q.lock().unwrap();
@@ -133,7 +133,7 @@ impl Futexes {
         let k = key(&t.mm, addr, private)?;
         let mut q = self.q.lock().unwrap();
         let val: u32 = t.mm.read_obj(addr)?;
-        if val & PI_TID_MASK != t.task.tid as u32 {
+        if val & PI_TID_MASK != t.task.tid() as u32 {
             return Err(Errno::EPERM);
         }
         let next = match q.get_mut(&k) {

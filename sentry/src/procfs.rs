@@ -174,8 +174,8 @@ impl View {
         let tg = p.groups.get(&self.pid)?.clone();
         let threads: Vec<Arc<Task>> = st.threads.iter().filter_map(|t| p.tasks.get(t).cloned()).collect();
         let task = match self.tid {
-            Some(tid) => Some(threads.iter().find(|t| t.tid == tid)?.clone()),
-            None => threads.iter().find(|t| t.tid == self.pid).or(threads.first()).cloned(),
+            Some(tid) => Some(threads.iter().find(|t| t.tid() == tid)?.clone()),
+            None => threads.iter().find(|t| t.tid() == self.pid).or(threads.first()).cloned(),
         };
         let snap = Snap {
             tg,
@@ -257,7 +257,7 @@ impl ProcTask for View {
         let me = current_tid();
         let running = match self.tid {
             Some(t) => me == Some(t),
-            None => me.is_some_and(|m| s.threads.iter().any(|t| t.tid == m)),
+            None => me.is_some_and(|m| s.threads.iter().any(|t| t.tid() == m)),
         };
         let state = if s.zombie || s.task.is_none() {
             'Z'

@@ -106,7 +106,7 @@ pub fn dispatch(t: &mut Thread) {
     // Only --strace needs the name.
     let name = if strace { entry.map(|e| e.name()).or_else(|| abi::syscall_name(nr)).unwrap_or("unknown") } else { "" };
     if strace {
-        info!(target: "strace", "[{:>4}] {}", t.task.tid, crate::strace::format_entry(&t.mm, name, &a));
+        info!(target: "strace", "[{:>4}] {}", t.task.tid(), crate::strace::format_entry(&t.mm, name, &a));
     }
     let r = match entry {
         Some(e) => (e.handler)(t, &a),
@@ -118,7 +118,7 @@ pub fn dispatch(t: &mut Thread) {
         }
     };
     if strace {
-        info!(target: "strace", "[{:>4}] {}", t.task.tid, crate::strace::format_exit(&t.mm, name, &a, &r));
+        info!(target: "strace", "[{:>4}] {}", t.task.tid(), crate::strace::format_exit(&t.mm, name, &a, &r));
     }
     if !t.regs_replaced {
         t.regs.rax = match r {

@@ -45,7 +45,7 @@ fn getppid(t: &mut Thread, _: &Args) -> SysResult<u64> {
 }
 
 fn gettid(t: &mut Thread, _: &Args) -> SysResult<u64> {
-    Ok(t.task.tid as u64)
+    Ok(t.task.tid() as u64)
 }
 
 fn exit(t: &mut Thread, a: &Args) -> SysResult<u64> {
@@ -220,7 +220,7 @@ fn rusage(w: &wait::WaitInfo) -> [i64; 18] {
 
 fn set_tid_address(t: &mut Thread, a: &Args) -> SysResult<u64> {
     t.task.clear_child_tid.store(a.u64(0), Ordering::SeqCst);
-    Ok(t.task.tid as u64)
+    Ok(t.task.tid() as u64)
 }
 
 fn pid_or_self(t: &Thread, pid: i32) -> i32 {

@@ -718,7 +718,7 @@ fn capget(t: &mut Thread, a: &Args) -> SysResult<u64> {
 /// set for additions).
 fn capset(t: &mut Thread, a: &Args) -> SysResult<u64> {
     let (version, pid) = cap_header(t, a.u64(0))?;
-    if pid != 0 && pid != t.task.tid {
+    if pid != 0 && pid != t.task.tid() {
         return Err(Errno::EPERM);
     }
     let words = if version == CAP_V1 { 1 } else { 2 };

@@ -84,7 +84,7 @@ fn cpu_clock_of(t: &Thread, id: i32) -> SysResult<Duration> {
     }
     let pid = !(id >> 3);
     let p = t.task.k.procs();
-    let pid = if pid == 0 { if id & 4 != 0 { t.task.tid } else { t.task.tg.tgid } } else { pid };
+    let pid = if pid == 0 { if id & 4 != 0 { t.task.tid() } else { t.task.tg.tgid } } else { pid };
     let ns = if id & 4 != 0 {
         p.tasks.get(&pid).map(|x| x.cpu_ns.load(std::sync::atomic::Ordering::Relaxed)).ok_or(Errno::EINVAL)?
     } else {

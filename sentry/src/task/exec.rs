@@ -127,6 +127,7 @@ pub fn do_execve(
     // Point of no return. Other threads of the process end first
     // (de_thread); the new image runs alone.
     kill_other_threads(t);
+    take_over_leader_tid(t);
     t.replace_mm(mm);
     t.task.tg.posix_timers.clear();
     {
@@ -170,7 +171,7 @@ pub fn do_execve(
 /// Make every other thread of the caller's group exit, and wait until
 /// they have. Exits of the group (SIGKILL) still win.
 fn kill_other_threads(t: &mut Thread) {
-    let me = t.task.tid;
+    let me = t.task.tid();
     let others = |t: &Thread| -> Vec<Arc<crate::task::Task>> {
         let p = t.task.k.procs();
         p.st(t.task.tg.tgid)
@@ -196,6 +197,32 @@ fn kill_other_threads(t: &mut Thread) {
             others(t).is_empty().then_some(Ok(()))
         });
     }
+}
+
+/// Once it runs alone, a thread that execs from outside the group leader
+/// takes over the leader's thread id (= the pid), as Linux's de_thread
+/// does: the process keeps its pid and the old thread id is free again.
+fn take_over_leader_tid(t: &mut Thread) {
+    let me = t.task.tid();
+    let tgid = t.task.tg.tgid;
+    if me == tgid {
+        return;
+    }
+    let mut p = t.task.k.procs();
+    // The leader has exited (kill_other_threads waited for it): its id is
+    // no thread's any more.
+    if p.tasks.contains_key(&tgid) {
+        return;
+    }
+    if let Some(task) = p.tasks.remove(&me) {
+        p.tasks.insert(tgid, task);
+    }
+    if let Some(st) = p.st_mut(tgid) {
+        for x in st.threads.iter_mut().filter(|x| **x == me) {
+            *x = tgid;
+        }
+    }
+    t.task.set_tid(tgid);
 }
 
 pub fn getrandom(buf: &mut [u8]) {

@@ -56,7 +56,7 @@ pub fn group_stop(task: &Task, sig: i32) {
         st.cont_unreported = false;
         let parent = st.parent;
         let threads = st.threads.clone();
-        let others: Vec<Arc<Task>> = threads.iter().filter(|t| **t != task.tid).filter_map(|t| p.tasks.get(t).cloned()).collect();
+        let others: Vec<Arc<Task>> = threads.iter().filter(|t| **t != task.tid()).filter_map(|t| p.tasks.get(t).cloned()).collect();
         (others, p.groups.get(&parent).cloned())
     };
     for t in others {
@@ -157,7 +157,7 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
     }
     let _ = thread_code;
     let mm0 = task.mm();
-    exit_robust_list(&k, &mm0, task.tid, task.robust_list.load(std::sync::atomic::Ordering::SeqCst));
+    exit_robust_list(&k, &mm0, task.tid(), task.robust_list.load(std::sync::atomic::Ordering::SeqCst));
     drop(mm0);
     let ctid = task.clear_child_tid.swap(0, std::sync::atomic::Ordering::SeqCst);
     let mm = task.mm();
@@ -180,11 +180,11 @@ pub fn exit_thread(task: &Arc<Task>, thread_code: Option<i32>, status: i32, grou
     let mut notify: Vec<Box<dyn FnOnce()>> = Vec::new();
     {
         let mut p = k.procs();
-        p.tasks.remove(&task.tid);
+        p.tasks.remove(&task.tid());
         let tgid = task.tg.tgid;
         let last = match p.st_mut(tgid) {
             Some(st) => {
-                st.threads.retain(|t| *t != task.tid);
+                st.threads.retain(|t| *t != task.tid());
                 st.threads.is_empty()
             }
             None => false,

@@ -240,7 +240,9 @@ pub struct TaskSignals {
 
 /// A thread of the workload.
 pub struct Task {
-    pub tid: i32,
+    /// The thread id; changes only when a non-leader thread execs and
+    /// takes over the leader's (see `set_tid`).
+    tid: std::sync::atomic::AtomicI32,
     pub tg: Arc<ThreadGroup>,
     pub k: Arc<Kernel>,
     pub mm: Mutex<Arc<MemoryManager>>,
@@ -354,6 +356,18 @@ impl VforkDone {
 }
 
 impl Task {
+    /// The thread id.
+    pub fn tid(&self) -> i32 {
+        self.tid.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Give the task a new thread id: only exec's de_thread does this, under
+    /// the process-table lock, when a non-leader thread takes over the
+    /// leader's id.
+    pub(crate) fn set_tid(&self, tid: i32) {
+        self.tid.store(tid, std::sync::atomic::Ordering::Relaxed);
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tid: i32,
@@ -366,7 +380,7 @@ impl Task {
         comm: Vec<u8>,
     ) -> Arc<Task> {
         Arc::new(Task {
-            tid,
+            tid: std::sync::atomic::AtomicI32::new(tid),
             tg,
             k,
             mm: Mutex::new(mm),
@@ -410,7 +424,7 @@ impl Task {
     /// The VFS context for a path operation by this task.
     pub fn vfs_ctx(&self) -> fs::vfs::Context {
         let f = self.fs_ctx();
-        fs::vfs::Context { root: f.root, cwd: f.cwd, creds: self.tg.creds(), umask: f.umask, pid: self.tg.tgid, tid: self.tid, resolve: Default::default() }
+        fs::vfs::Context { root: f.root, cwd: f.cwd, creds: self.tg.creds(), umask: f.umask, pid: self.tg.tgid, tid: self.tid(), resolve: Default::default() }
     }
 
     /// Wake the task: out of a blocking wait, and out of the workload.

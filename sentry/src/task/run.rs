@@ -44,7 +44,7 @@ pub fn initial_regs(entry: u64, sp: u64) -> Regs {
 
 /// Start the host thread that runs `task` from `regs`.
 pub fn spawn(task: Arc<Task>, regs: Regs) -> std::io::Result<()> {
-    let name = format!("task-{}", task.tid);
+    let name = format!("task-{}", task.tid());
     std::thread::Builder::new().name(name).stack_size(2 << 20).spawn(move || run(task, regs, None)).map(|_| ())
 }
 
@@ -63,7 +63,7 @@ fn run(task: Arc<Task>, regs: Regs, init: Option<InitExec>) {
     let ctx = match task.k.platform.new_context() {
         Ok(c) => c,
         Err(e) => {
-            warn!(tid = task.tid, "cannot create platform context: {e}");
+            warn!(tid = task.tid(), "cannot create platform context: {e}");
             exit::exit_thread(&task, None, 0x7f00, true);
             return;
         }
@@ -84,7 +84,7 @@ fn run(task: Arc<Task>, regs: Regs, init: Option<InitExec>) {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.main_loop())) {
                 Ok(s) => s,
                 Err(_) => {
-                    tracing::error!(tid = task.tid, "Sentry bug: the task's thread panicked; killing its process");
+                    tracing::error!(tid = task.tid(), "Sentry bug: the task's thread panicked; killing its process");
                     (0, signal::SIGKILL, true)
                 }
             }
@@ -112,14 +112,14 @@ impl Thread {
                 return (status, status, true);
             }
             if let Err(e) = self.apply_mm_ops() {
-                warn!(tid = self.task.tid, "platform mapping failed: {e}");
+                warn!(tid = self.task.tid(), "platform mapping failed: {e}");
                 return (0, signal::SIGKILL, true);
             }
             let t0 = Instant::now();
             let ev = match self.ctx.switch(&mut self.regs) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    warn!(tid = self.task.tid, "platform switch failed: {e}");
+                    warn!(tid = self.task.tid(), "platform switch failed: {e}");
                     return (0, signal::SIGKILL, true);
                 }
             };
@@ -136,7 +136,7 @@ impl Thread {
                 Event::Fault { addr, access } => match self.mm.handle_fault(self.view, addr, access) {
                     Ok(()) => {}
                     Err(e) if tracing::enabled!(tracing::Level::DEBUG) => {
-                        debug!(tid = self.task.tid, addr = format_args!("{addr:#x}"), rip = format_args!("{:#x}", self.regs.rip), ?access, ?e, "fault delivered as a signal");
+                        debug!(tid = self.task.tid(), addr = format_args!("{addr:#x}"), rip = format_args!("{:#x}", self.regs.rip), ?access, ?e, "fault delivered as a signal");
                         self.fault_signal(e, addr);
                     }
                     Err(e) => self.fault_signal(e, addr),
@@ -297,7 +297,7 @@ impl Thread {
             use_altstack: act.flags & signal::SA_ONSTACK != 0,
         };
         if frame::setup(&self.mm, &mut self.regs, &fp, &setup).is_err() {
-            debug!(tid = self.task.tid, sig, "cannot build signal frame: SIGSEGV");
+            debug!(tid = self.task.tid(), sig, "cannot build signal frame: SIGSEGV");
             let mut a = self.task.tg.actions.lock().unwrap();
             a[(signal::SIGSEGV - 1) as usize].handler = signal::SIG_DFL;
             drop(a);
